@@ -1,0 +1,53 @@
+# mrpo_rllib — `make` (or `make help`) lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TASK   ?= CartPole
+ALGO   ?= mrpo
+SEEDS  ?= 0
+ITERS  ?= 40
+EPISODES ?= 50
+OUT    ?= results
+CONFIG ?= tune_configs/smoke.yaml
+RUNS   ?= $(OUT)
+
+.PHONY: help install test test-slow lint format train tune report bench env-bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-11s %s\n", $$1, $$2}'
+	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS=$(SEEDS) ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed ## create .venv with the pinned requirements and the package (editable)
+
+test: install ## run the fast test suite
+	$(BIN)/python -m pytest -q
+
+test-slow: install ## run only the slow learning tests
+	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check mrpo_rllib tests scripts
+	$(BIN)/ruff format --check mrpo_rllib tests scripts
+
+format: install ## ruff format and autofix
+	$(BIN)/ruff format mrpo_rllib tests scripts
+	$(BIN)/ruff check --fix mrpo_rllib tests scripts
+
+train: install ## short training run: TASK, ALGO, SEEDS (first), ITERS, EPISODES, OUT
+	$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $(firstword $(SEEDS)) \
+		--iterations $(ITERS) --episodes-per-iteration $(EPISODES) --out $(OUT)
+
+env-bench: install ## environment speed against raw pybullet stepping
+	$(BIN)/python scripts/bench_envs.py
+
+clean: ## remove results and caches (not .venv)
+	rm -rf $(OUT) .pytest_cache .ruff_cache

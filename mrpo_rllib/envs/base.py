@@ -1,0 +1,159 @@
+"""The one base class of every task: parameter distributions, sampling, seeding, info.
+
+A physics family (locomotion, pendulum, cart-pole) subclasses :class:`RandomizedEnv`
+and implements three hooks:
+
+- ``_apply_params(values)``: put the sampled parameter vector into the simulation;
+- ``_reset_model() -> obs``: start an episode (initial-state noise from ``self.np_random``);
+- ``_step_model(action) -> (obs, reward, terminated)``: one control step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from mrpo_rllib.envs.tasks import ParamSpec, TaskSpec, get_task
+
+ParamsArg = str | Mapping[str, Any] | None
+
+
+def _check_value(task: TaskSpec, spec: ParamSpec, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{task.name} parameter {spec.name!r}: value {value!r} is not a number"
+        ) from None
+    if math.isnan(v) or math.isinf(v):
+        raise ValueError(f"{task.name} parameter {spec.name!r}: value {v} is not finite")
+    ok = v >= spec.min_value if spec.min_inclusive else v > spec.min_value
+    if not ok:
+        bound = ">=" if spec.min_inclusive else ">"
+        raise ValueError(
+            f"{task.name} parameter {spec.name!r}: value {v} is outside physical sense; "
+            f"expected {bound} {spec.min_value} (training range {list(spec.train)})"
+        )
+    return v
+
+
+def resolve_param_ranges(task: str | TaskSpec, params: ParamsArg = None) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a user's parameter request into (low, high) arrays in task order.
+
+    ``params`` is one of:
+
+    - ``None`` or ``"train"``: uniform over the training range (the default);
+    - ``"test"``: uniform over the testing range;
+    - ``"nominal"``: every parameter fixed at its nominal value;
+    - a dict ``{name: value}`` (fixed) or ``{name: (low, high)}`` (uniform).
+      Names not in the dict keep their **training range**.
+
+    Raises ``ValueError`` naming the parameter and value for an unknown name,
+    NaN/inf, a non-physical value or an inverted range.
+    """
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
+    if params is None or (isinstance(params, str) and params == "train"):
+        return spec.range_array("train")
+    if isinstance(params, str):
+        if params == "test":
+            return spec.range_array("test")
+        if params == "nominal":
+            nom = np.array([p.nominal for p in spec.params], dtype=np.float64)
+            return nom, nom.copy()
+        raise ValueError(
+            f"params={params!r} for {spec.name}: expected 'train', 'test', 'nominal' or a dict"
+        )
+    if not isinstance(params, Mapping):
+        raise ValueError(
+            f"params for {spec.name} must be 'train', 'test', 'nominal' or a dict, "
+            f"got {type(params).__name__}"
+        )
+    low, high = spec.range_array("train")
+    for name, value in params.items():
+        p = spec.param(name)  # raises for unknown names
+        i = spec.param_names.index(name)
+        if isinstance(value, (tuple, list, np.ndarray)) and not np.isscalar(value):
+            if len(value) != 2:
+                raise ValueError(
+                    f"{spec.name} parameter {name!r}: range {value!r} must be (low, high)"
+                )
+            lo, hi = (_check_value(spec, p, v) for v in value)
+            if lo > hi:
+                raise ValueError(
+                    f"{spec.name} parameter {name!r}: inverted range ({lo}, {hi}); expected low <= high"
+                )
+        else:
+            lo = hi = _check_value(spec, p, value)
+        low[i], high[i] = lo, hi
+    return low, high
+
+
+class RandomizedEnv(gym.Env):
+    """A task whose physics parameters are resampled at every ``reset``.
+
+    Args:
+        task: the task name from :data:`mrpo_rllib.envs.tasks.TASKS`.
+        params: the parameter distribution, see :func:`resolve_param_ranges`.
+
+    ``reset(options={"env_params": {...}})`` fixes parameters for that one episode
+    (used by evaluation grids). ``info["env_params"]`` of ``reset`` and of every
+    ``step`` is a dict name → float of the episode's parameters.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: str, params: ParamsArg = None):
+        self.task = get_task(task)
+        self.param_names = self.task.param_names
+        self._low, self._high = resolve_param_ranges(self.task, params)
+        self._values = np.array([p.nominal for p in self.task.params], dtype=np.float64)
+        self._info: dict[str, float] = {}
+
+    # -- parameter distribution ------------------------------------------------
+    def set_param_distribution(self, params: ParamsArg) -> None:
+        """Replace the distribution parameters are sampled from at the next resets."""
+        self._low, self._high = resolve_param_ranges(self.task, params)
+
+    @property
+    def param_ranges(self) -> dict[str, tuple[float, float]]:
+        return {n: (float(lo), float(hi)) for n, lo, hi in zip(self.param_names, self._low, self._high)}
+
+    @property
+    def env_params(self) -> dict[str, float]:
+        """The current episode's parameters."""
+        return dict(self._info)
+
+    # -- gymnasium API ---------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if options and options.get("env_params") is not None:
+            low, high = resolve_param_ranges(self.task, options["env_params"])
+        else:
+            low, high = self._low, self._high
+        # One uniform draw per parameter, even for fixed ones, so that the RNG
+        # stream (and thus initial states) does not depend on which are fixed.
+        u = self.np_random.random(len(low))
+        values = low + (high - low) * u
+        self._values = values
+        self._info = {n: float(v) for n, v in zip(self.param_names, values)}
+        self._apply_params(values)
+        obs = self._reset_model()
+        return obs, {"env_params": dict(self._info)}
+
+    def step(self, action):
+        obs, reward, terminated = self._step_model(action)
+        return obs, reward, terminated, False, {"env_params": dict(self._info)}
+
+    # -- hooks -----------------------------------------------------------------
+    def _apply_params(self, values: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _reset_model(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _step_model(self, action) -> tuple[np.ndarray, float, bool]:
+        raise NotImplementedError
