@@ -26,9 +26,7 @@ def _check_value(task: TaskSpec, spec: ParamSpec, value: Any) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{task.name} parameter {spec.name!r}: value {value!r} is not a number"
-        ) from None
+        raise ValueError(f"{task.name} parameter {spec.name!r}: value {value!r} is not a number") from None
     if math.isnan(v) or math.isinf(v):
         raise ValueError(f"{task.name} parameter {spec.name!r}: value {v} is not finite")
     ok = v >= spec.min_value if spec.min_inclusive else v > spec.min_value
@@ -64,9 +62,7 @@ def resolve_param_ranges(task: str | TaskSpec, params: ParamsArg = None) -> tupl
         if params == "nominal":
             nom = np.array([p.nominal for p in spec.params], dtype=np.float64)
             return nom, nom.copy()
-        raise ValueError(
-            f"params={params!r} for {spec.name}: expected 'train', 'test', 'nominal' or a dict"
-        )
+        raise ValueError(f"params={params!r} for {spec.name}: expected 'train', 'test', 'nominal' or a dict")
     if not isinstance(params, Mapping):
         raise ValueError(
             f"params for {spec.name} must be 'train', 'test', 'nominal' or a dict, "
@@ -78,9 +74,7 @@ def resolve_param_ranges(task: str | TaskSpec, params: ParamsArg = None) -> tupl
         i = spec.param_names.index(name)
         if isinstance(value, (tuple, list, np.ndarray)) and not np.isscalar(value):
             if len(value) != 2:
-                raise ValueError(
-                    f"{spec.name} parameter {name!r}: range {value!r} must be (low, high)"
-                )
+                raise ValueError(f"{spec.name} parameter {name!r}: range {value!r} must be (low, high)")
             lo, hi = (_check_value(spec, p, v) for v in value)
             if lo > hi:
                 raise ValueError(

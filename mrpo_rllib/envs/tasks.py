@@ -75,7 +75,11 @@ class TaskSpec:
 
 def _density(train, test):
     return ParamSpec(
-        "density", train, test, 1000.0, "kg/m^3",
+        "density",
+        train,
+        test,
+        1000.0,
+        "kg/m^3",
         "density of every robot link: mass and inertia scaled by density/1000 "
         "(Bullet builds MJCF bodies at 1000 kg/m^3)",
     )
@@ -83,9 +87,12 @@ def _density(train, test):
 
 def _friction(train, test):
     return ParamSpec(
-        "friction", train, test, 0.8, "",
-        "lateral friction coefficient of every robot link; Bullet multiplies it "
-        "with the floor's 0.8",
+        "friction",
+        train,
+        test,
+        0.8,
+        "",
+        "lateral friction coefficient of every robot link; Bullet multiplies it with the floor's 0.8",
         min_inclusive=True,
     )
 
@@ -97,38 +104,76 @@ _CART = "mrpo_rllib.envs.cartpole:CartPoleEnv"
 TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in (
-        TaskSpec("Walker2d", _LOCO, (
-            _density((750.0, 1250.0), (1.0, 750.0)),
-            _friction((0.2, 2.5), (0.05, 0.2)),
-        )),
-        TaskSpec("Hopper", _LOCO, (
-            _density((750.0, 1250.0), (1.0, 750.0)),
-            _friction((0.5, 1.1), (0.2, 0.5)),
-        )),
-        TaskSpec("HalfCheetah", _LOCO, (
-            _density((750.0, 1250.0), (1.0, 750.0)),
-            _friction((0.2, 2.25), (0.05, 0.2)),
-        )),
-        TaskSpec("InvertedPendulum", _PEND, (
-            ParamSpec("cart_size", (0.05, 0.25), (0.025, 0.05), 0.1, "m",
-                      "radius and half-length of the cart capsule"),
-            ParamSpec("pole_length", (0.5, 2.0), (0.25, 0.5), 0.6, "m",
-                      "length of the pole"),
-        )),
-        TaskSpec("InvertedDoublePendulum", _PEND, (
-            ParamSpec("pole1_length", (0.5, 1.0), (1.0, 1.1), 0.6, "m",
-                      "length of the lower pole"),
-            ParamSpec("pole2_length", (0.5, 1.0), (1.0, 1.1), 0.6, "m",
-                      "length of the upper pole"),
-        )),
-        TaskSpec("CartPole", _CART, (
-            ParamSpec("force_mag", (1.0, 20.0), (10.0, 10.0), 10.0, "N",
-                      "magnitude of the push applied to the cart"),
-            ParamSpec("pole_length", (0.05, 1.0), (1.0, 6.0), 0.5, "m",
-                      "gymnasium's `length`: half the pole's length"),
-            ParamSpec("pole_mass", (0.01, 1.0), (1.0, 6.0), 0.1, "kg",
-                      "mass of the pole"),
-        )),
+        TaskSpec(
+            "Walker2d",
+            _LOCO,
+            (
+                _density((750.0, 1250.0), (1.0, 750.0)),
+                _friction((0.2, 2.5), (0.05, 0.2)),
+            ),
+        ),
+        TaskSpec(
+            "Hopper",
+            _LOCO,
+            (
+                _density((750.0, 1250.0), (1.0, 750.0)),
+                _friction((0.5, 1.1), (0.2, 0.5)),
+            ),
+        ),
+        TaskSpec(
+            "HalfCheetah",
+            _LOCO,
+            (
+                _density((750.0, 1250.0), (1.0, 750.0)),
+                _friction((0.2, 2.25), (0.05, 0.2)),
+            ),
+        ),
+        TaskSpec(
+            "InvertedPendulum",
+            _PEND,
+            (
+                ParamSpec(
+                    "cart_size",
+                    (0.05, 0.25),
+                    (0.025, 0.05),
+                    0.1,
+                    "m",
+                    "radius and half-length of the cart capsule",
+                ),
+                ParamSpec("pole_length", (0.5, 2.0), (0.25, 0.5), 0.6, "m", "length of the pole"),
+            ),
+        ),
+        TaskSpec(
+            "InvertedDoublePendulum",
+            _PEND,
+            (
+                ParamSpec("pole1_length", (0.5, 1.0), (1.0, 1.1), 0.6, "m", "length of the lower pole"),
+                ParamSpec("pole2_length", (0.5, 1.0), (1.0, 1.1), 0.6, "m", "length of the upper pole"),
+            ),
+        ),
+        TaskSpec(
+            "CartPole",
+            _CART,
+            (
+                ParamSpec(
+                    "force_mag",
+                    (1.0, 20.0),
+                    (10.0, 10.0),
+                    10.0,
+                    "N",
+                    "magnitude of the push applied to the cart",
+                ),
+                ParamSpec(
+                    "pole_length",
+                    (0.05, 1.0),
+                    (1.0, 6.0),
+                    0.5,
+                    "m",
+                    "gymnasium's `length`: half the pole's length",
+                ),
+                ParamSpec("pole_mass", (0.01, 1.0), (1.0, 6.0), 0.1, "kg", "mass of the pole"),
+            ),
+        ),
     )
 }
 

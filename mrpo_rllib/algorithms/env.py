@@ -1,0 +1,69 @@
+"""The RLlib-facing environment layer: env creator, seeding fix, episode callback.
+
+Seeding pitfall (measured on RLlib 2.60): with ``config.seed`` set, the
+SingleAgentEnvRunner calls ``env.reset(seed=config.seed + worker_index)`` at the
+start of *every* ``sample(num_episodes=...)`` call, and gymnasium's vector env
+seeds sub-env i with ``seed + i``, so sub-envs of different runners collide.
+Domain randomization then collapses to a handful of parameter vectors.
+
+:class:`SeedOnce` fixes that without touching the plain gymnasium env: the first
+seeded reset derives a stream seed from (RLlib's seed, worker index) with
+``numpy.random.SeedSequence``; every later reset ignores the seed RLlib passes
+and continues the env's own RNG stream. Same ``config.seed`` → same sequence of
+parameter vectors; every episode draws fresh parameters.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.tune.registry import register_env
+
+from mrpo_rllib.envs import get_task, register_envs
+
+ENV_NAME = "mrpo_env"
+
+
+class SeedOnce(gym.Wrapper):
+    """Use the seed of the first seeded ``reset`` only; later seeds are ignored."""
+
+    def __init__(self, env: gym.Env, worker_index: int = 0):
+        super().__init__(env)
+        self._worker_index = int(worker_index)
+        self._seeded = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None and not self._seeded:
+            self._seeded = True
+            ss = np.random.SeedSequence([int(seed), self._worker_index])
+            seed = int(ss.generate_state(1, dtype=np.uint32)[0])
+        else:
+            seed = None
+        return self.env.reset(seed=seed, options=options)
+
+
+def make_rllib_env(env_config) -> gym.Env:
+    """RLlib env creator: ``env_config = {"task": "Hopper", "params": None | "test" | {...}}``."""
+    register_envs()
+    task = get_task(env_config.get("task", "CartPole"))
+    env = gym.make(task.env_id, params=env_config.get("params"))
+    worker_index = getattr(env_config, "worker_index", 0)
+    return SeedOnce(env, worker_index=worker_index)
+
+
+register_env(ENV_NAME, make_rllib_env)
+
+
+class EpisodeParamsCallback(RLlibCallback):
+    """Records each finished episode's parameter vector and return in ``custom_data``.
+
+    ``custom_data["env_params"]``: float64 array in the task's parameter order,
+    taken from the reset info; ``custom_data["return"]``: the undiscounted return.
+    """
+
+    def on_episode_end(self, *, episode, **kwargs) -> None:
+        params = episode.get_infos(0)["env_params"]
+        episode.custom_data["env_params"] = np.fromiter(params.values(), dtype=np.float64)
+        episode.custom_data["param_names"] = tuple(params)
+        episode.custom_data["return"] = float(episode.get_return())
