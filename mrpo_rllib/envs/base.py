@@ -114,7 +114,10 @@ class RandomizedEnv(gym.Env):
 
     @property
     def param_ranges(self) -> dict[str, tuple[float, float]]:
-        return {n: (float(lo), float(hi)) for n, lo, hi in zip(self.param_names, self._low, self._high)}
+        return {
+            n: (float(lo), float(hi))
+            for n, lo, hi in zip(self.param_names, self._low, self._high, strict=True)
+        }
 
     @property
     def env_params(self) -> dict[str, float]:
@@ -133,7 +136,7 @@ class RandomizedEnv(gym.Env):
         u = self.np_random.random(len(low))
         values = low + (high - low) * u
         self._values = values
-        self._info = {n: float(v) for n, v in zip(self.param_names, values)}
+        self._info = {n: float(v) for n, v in zip(self.param_names, values, strict=True)}
         self._apply_params(values)
         obs = self._reset_model()
         return obs, {"env_params": dict(self._info)}
