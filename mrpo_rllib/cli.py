@@ -58,6 +58,15 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_tune(args) -> int:
+    from mrpo_rllib.sweep import run_sweep
+
+    results = run_sweep(args.file, storage=args.storage, dry_run=args.dry_run, resume=args.resume)
+    if results is None:
+        return 0
+    return 1 if any(r.error is not None for r in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrpo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="parameter distribution: train (default), test, nominal or JSON like '{\"pole_mass\": 0.5}'",
     )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("tune", help="run a sweep from tune_configs/ (cluster at RAY_ADDRESS, else local)")
+    p.add_argument("file", help="experiment file, e.g. tune_configs/smoke.yaml")
+    p.add_argument("--storage", default=None, help="storage path or URI (default results/tune)")
+    p.add_argument("--dry-run", action="store_true", help="print the trial table without running")
+    p.add_argument("--resume", action="store_true", help="require an existing sweep to resume")
+    p.set_defaults(func=_cmd_tune)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The RLlib-facing environment layer: env creator, seeding fix, episode callback.
+"""The RLlib-facing environment layer: env creator and seeding fix.
 
 Seeding pitfall (measured on RLlib 2.60): with ``config.seed`` set, the
 SingleAgentEnvRunner calls ``env.reset(seed=config.seed + worker_index)`` at the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.tune.registry import register_env
 
 from mrpo_rllib.envs import get_task, register_envs
@@ -54,16 +53,3 @@ def make_rllib_env(env_config) -> gym.Env:
 
 register_env(ENV_NAME, make_rllib_env)
 
-
-class EpisodeParamsCallback(RLlibCallback):
-    """Records each finished episode's parameter vector and return in ``custom_data``.
-
-    ``custom_data["env_params"]``: float64 array in the task's parameter order,
-    taken from the reset info; ``custom_data["return"]``: the undiscounted return.
-    """
-
-    def on_episode_end(self, *, episode, **kwargs) -> None:
-        params = episode.get_infos(0)["env_params"]
-        episode.custom_data["env_params"] = np.fromiter(params.values(), dtype=np.float64)
-        episode.custom_data["param_names"] = tuple(params)
-        episode.custom_data["return"] = float(episode.get_return())

@@ -5,7 +5,7 @@
 
 1. sample exactly M complete episodes across the env runners (one env each);
 2. read each episode's return η̂_i and parameter vector p_i (recorded by
-   :class:`~mrpo_rllib.algorithms.env.EpisodeParamsCallback`);
+   :class:`~mrpo_rllib.algorithms.callbacks.MRPOCallbacks`);
 3. select the subset T with :mod:`mrpo_rllib.selection`;
 4. hand only T to ``learner_group.update`` (RLlib's PPO loss, untouched); sync weights.
 
@@ -40,7 +40,8 @@ from ray.rllib.utils.metrics import (
 )
 
 from mrpo_rllib import selection as sel
-from mrpo_rllib.algorithms.env import ENV_NAME, EpisodeParamsCallback
+from mrpo_rllib.algorithms.callbacks import MRPOCallbacks
+from mrpo_rllib.algorithms.env import ENV_NAME
 from mrpo_rllib.envs import get_task, normalize_params
 
 SELECTION_TIMER = "selection"
@@ -70,6 +71,8 @@ class MRPOConfig(PPOConfig):
         self.epopt_warmup_iters = 0
         self.episodes_per_iteration = 100
         self.episode_ledger_dir = None
+        # A Tune sweep's trial variant, applied by `update_from_dict` (see there).
+        self.variant = None
         # PPO settings of the paper's code.
         self.lr = 3e-4
         self.clip_param = 0.2
@@ -90,7 +93,7 @@ class MRPOConfig(PPOConfig):
         self.sample_timeout_s = 3600.0
         self._env_to_module_connector = _obs_filter
         self.restart_failed_env_runners = True
-        self.callbacks_class = EpisodeParamsCallback
+        self.callbacks_class = MRPOCallbacks
         self.env = ENV_NAME
         self.env_config = {"task": "CartPole", "params": None}
         self.min_time_s_per_iteration = 0
@@ -161,6 +164,22 @@ class MRPOConfig(PPOConfig):
         super().reporting(**kwargs)
         if episode_ledger_dir is not NotProvided:
             self.episode_ledger_dir = episode_ledger_dir
+        return self
+
+    def update_from_dict(self, config_dict) -> MRPOConfig:
+        """As RLlib's; a ``variant`` dict (one trial of a sweep: selection, seed, κ
+        schedule, name) is applied on top, so that one Tune grid over whole variants
+        gives exactly the trials of an experiment file."""
+        super().update_from_dict(config_dict)
+        variant = config_dict.get("variant")
+        if variant:
+            self.training(
+                selection=variant["selection"],
+                kappa_start=variant["kappa_start"],
+                kappa_end=variant["kappa_end"],
+                kappa_ramp_iters=variant["kappa_ramp_iters"],
+            )
+            self.debugging(seed=variant["seed"])
         return self
 
     def kappa_at(self, iteration: int) -> float:
@@ -343,17 +362,35 @@ class MRPO(PPO):
         for key, value in stats.items():
             self.metrics.log_value(("mrpo", key), value, reduce="item")
 
-    def _write_ledger(self, returns, lengths, params, mask) -> None:
-        cfg: MRPOConfig = self.config
-        directory = cfg.episode_ledger_dir or self.logdir
+    def _ledger_path(self) -> str:
+        """``episodes.csv`` in ``episode_ledger_dir``; under Tune, in the trial's directory on
+        its storage when that is a (shared) file system, else in the trial working dir."""
+        directory = self.config.episode_ledger_dir
+        storage = getattr(self, "_storage", None)
+        if not directory and storage is not None and storage.storage_filesystem.type_name == "local":
+            directory = storage.trial_fs_path
+        directory = directory or self.logdir
         os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, "episodes.csv")
-        names = get_task(cfg.task).param_names
+        return os.path.join(directory, "episodes.csv")
+
+    def _write_ledger(self, returns, lengths, params, mask) -> None:
+        path = self._ledger_path()
+        names = get_task(self.config.task).param_names
+        it = self.iteration + 1  # the iteration this result will be reported as
+        if not getattr(self, "_ledger_checked", False):
+            # After a restore from checkpoint, drop rows of iterations that will be redone.
+            self._ledger_checked = True
+            if os.path.exists(path):
+                with open(path, newline="") as f:
+                    rows = list(csv.reader(f))
+                keep = [rows[0]] + [r for r in rows[1:] if int(r[0]) < it]
+                if len(keep) < len(rows):
+                    with open(path, "w", newline="") as f:
+                        csv.writer(f).writerows(keep)
         new = not os.path.exists(path)
         with open(path, "a", newline="") as f:
             w = csv.writer(f)
             if new:
                 w.writerow(["iteration", "return", "length", *names, "kept"])
-            it = self.iteration + 1  # the iteration this result will be reported as
             for r, n, p, k in zip(returns, lengths, params, mask, strict=True):
                 w.writerow([it, repr(float(r)), int(n), *(repr(float(x)) for x in p), int(k)])
