@@ -34,7 +34,9 @@ def trial_table(exp: Experiment) -> str:
     ]
     for t in exp.trials():
         k0, k1, ramp = (
-            (f"{t.kappa_start:g}", f"{t.kappa_end:g}", str(t.kappa_ramp_iters)) if t.algo == "mrpo" else ("-",) * 3
+            (f"{t.kappa_start:g}", f"{t.kappa_end:g}", str(t.kappa_ramp_iters))
+            if t.algo == "mrpo"
+            else ("-",) * 3
         )
         lines.append(f"{t.name:<48} {t.algo:<6} {t.seed:>4} {k0:>11} {k1:>9} {ramp:>10}")
     return "\n".join(lines)
@@ -105,9 +107,7 @@ def run_sweep(
     try:
         if tune.Tuner.can_restore(exp_path):
             echo(f"resuming sweep {exp.name} from {exp_path}")
-            tuner = tune.Tuner.restore(
-                exp_path, trainable=MRPO, resume_unfinished=True, resume_errored=True
-            )
+            tuner = tune.Tuner.restore(exp_path, trainable=MRPO, resume_unfinished=True, resume_errored=True)
         else:
             if resume:
                 raise ValueError(f"--resume: nothing to resume at {exp_path}")

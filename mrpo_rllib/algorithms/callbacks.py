@@ -29,6 +29,13 @@ def _get_gauges() -> dict:
     return _gauges
 
 
+def _run_name(cfg) -> str:
+    from mrpo_rllib import runs
+
+    label = runs.kappa_label(cfg.selection, cfg.kappa_start, cfg.kappa_end)
+    return runs.run_name(cfg.selection, cfg.task, label, cfg.seed)
+
+
 class MRPOCallbacks(RLlibCallback):
     """Records what MRPO's selection needs and what a sweep's monitoring shows.
 
@@ -51,7 +58,9 @@ class MRPOCallbacks(RLlibCallback):
         if not stats:
             return
         cfg = algorithm.config
-        trial = (cfg.variant or {}).get("name") or algorithm.trial_name or "local"
+        trial = (cfg.variant or {}).get("name") or algorithm.trial_name
+        if trial == "default":  # not under Tune
+            trial = _run_name(cfg)
         tags = {"trial": trial, "task": cfg.task, "algo": cfg.selection}
         for name, gauge in _get_gauges().items():
             value = stats.get(name)

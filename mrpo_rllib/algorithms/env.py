@@ -52,4 +52,3 @@ def make_rllib_env(env_config) -> gym.Env:
 
 
 register_env(ENV_NAME, make_rllib_env)
-

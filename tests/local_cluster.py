@@ -1,0 +1,123 @@
+"""A real multi-node Ray cluster on loopback: separate `ray start` processes.
+
+Every process a node starts inherits a marker in its environment
+(``MRPO_TEST_NODE=<cluster-id>-<node>``), so that the test can kill exactly one
+node, or everything it started, by PID — never other Ray instances on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+RAY = os.path.join(os.path.dirname(sys.executable), "ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _marked_pids(prefix: str) -> list[int]:
+    pids = []
+    needle = f"MRPO_TEST_NODE={prefix}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if any(item.startswith(needle) for item in env.split(b"\0")):
+            pids.append(int(entry))
+    return pids
+
+
+class LocalCluster:
+    def __init__(self, metrics_interval_ms: int = 1000):
+        self.id = uuid.uuid4().hex[:8]
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.nodes: dict[str, dict] = {}
+        self.base_env = {
+            **os.environ,
+            "RAY_AUTH_MODE": "token",
+            "RAY_metrics_report_interval_ms": str(metrics_interval_ms),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
+
+    def env(self, node: str | None = None) -> dict:
+        env = dict(self.base_env)
+        if node is not None:
+            env["MRPO_TEST_NODE"] = f"{self.id}-{node}"
+        return env
+
+    def _start(self, node: str, args: list[str]) -> None:
+        metrics_port = free_port()
+        manager_port = free_port()
+        cmd = [
+            RAY,
+            "start",
+            *args,
+            "--num-cpus=1",
+            "--node-ip-address=127.0.0.1",
+            f"--metrics-export-port={metrics_port}",
+            f"--node-manager-port={manager_port}",
+            "--disable-usage-stats",
+        ]
+        out = subprocess.run(cmd, env=self.env(node), capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"ray start {node} failed:\n{out.stdout}\n{out.stderr}")
+        self.nodes[node] = {"metrics_port": metrics_port, "manager_port": manager_port}
+
+    def start_head(self) -> None:
+        self._start("head", ["--head", f"--port={self.port}", "--include-dashboard=false"])
+
+    def add_worker(self, name: str = "worker") -> None:
+        self._start(name, [f"--address={self.address}"])
+
+    def node_ids(self) -> dict[str, str]:
+        """node name -> Ray node id (asked from a short-lived driver)."""
+        code = (
+            f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
+            "print(json.dumps([(n['NodeID'], n['NodeManagerPort'], n['Alive']) for n in ray.nodes()]))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=self.env(), capture_output=True, text=True, timeout=120
+        )
+        rows = json.loads(out.stdout.strip().splitlines()[-1])
+        by_port = {port: nid for nid, port, alive in rows if alive}
+        return {
+            name: by_port[n["manager_port"]] for name, n in self.nodes.items() if n["manager_port"] in by_port
+        }
+
+    def kill(self, node: str) -> int:
+        """SIGKILL every process of one node; returns how many."""
+        pids = _marked_pids(f"{self.id}-{node}")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return len(pids)
+
+    def stop(self) -> None:
+        """Kill everything this cluster started (all nodes), and wait until gone."""
+        for _ in range(3):
+            pids = _marked_pids(self.id)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if not pids:
+                return
+            time.sleep(0.5)
