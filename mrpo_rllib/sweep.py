@@ -69,10 +69,8 @@ def _init_ray():
     if ray.is_initialized():
         return False
     logging.getLogger("ray").setLevel(logging.WARNING)
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(logging_level="WARNING")
-    else:
-        ray.init(logging_level="WARNING")
+    # address="local": never attach to a stale `ray start` cluster found on this machine.
+    ray.init(address=os.environ.get("RAY_ADDRESS") or "local", logging_level="WARNING")
     return True
 
 

@@ -91,7 +91,8 @@ def _init_ray() -> bool:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(logging_level="ERROR", log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        # address="local": never attach to a stale `ray start` cluster found on this machine.
+        ray.init(address="local", include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     return True
 
 

@@ -10,6 +10,6 @@ def ray_local():
     """An embedded 2-CPU Ray for the whole session, shut down at the end."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -119,5 +119,13 @@ class LocalCluster:
                 except ProcessLookupError:
                     pass
             if not pids:
-                return
+                break
             time.sleep(0.5)
+        # `ray start --head` records the cluster for auto-connect; forget it as `ray stop` would.
+        current = "/tmp/ray/ray_current_cluster"
+        try:
+            with open(current) as f:
+                if f":{self.port}" in f.read():
+                    os.remove(current)
+        except OSError:
+            pass

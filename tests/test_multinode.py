@@ -12,8 +12,8 @@ import urllib.request
 
 import pandas as pd
 import pytest
-from local_cluster import LocalCluster
 
+from local_cluster import LocalCluster
 from mrpo_rllib.experiments import load_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

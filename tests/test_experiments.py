@@ -1,0 +1,156 @@
+"""Experiment files: every file in tune_configs/ validates; bad files are clear errors;
+a sweep killed with its driver resumes when the same command runs again."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from local_cluster import _marked_pids
+from mrpo_rllib.experiments import load_experiment
+from mrpo_rllib.sweep import trial_table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "tune_configs", "*.yaml")))
+MRPO = os.path.join(os.path.dirname(sys.executable), "mrpo")
+PAPER = ["walker2d", "hopper", "halfcheetah", "invertedpendulum", "inverteddoublependulum", "cartpole"]
+
+
+def test_the_expected_files_exist():
+    names = {os.path.basename(p)[:-5] for p in CONFIGS}
+    assert set(PAPER) | {"kappa_hopper", "smoke"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_every_config_validates(path):
+    exp = load_experiment(path)
+    trials = exp.trials()
+    assert len({t.name for t in trials}) == len(trials)
+    name = os.path.basename(path)[:-5]
+    assert exp.name == name
+    if name in PAPER:
+        assert sorted(exp.algorithms) == ["dr", "epopt", "mrpo"] and len(exp.seeds) == 4
+        assert exp.episodes_per_iteration == 100 and len(trials) == 12
+    table = trial_table(exp)
+    assert all(t.name in table for t in trials)
+
+
+def test_kappa_study_has_the_paper_values_and_the_schedule():
+    exp = load_experiment(os.path.join(ROOT, "tune_configs", "kappa_hopper.yaml"))
+    labels = {t.kappa_label for t in exp.trials()}
+    assert {"5", "20", "40", "60", "0.25-2"} <= labels
+
+
+def test_dry_run_prints_the_trials():
+    out = subprocess.run(
+        [MRPO, "tune", "tune_configs/smoke.yaml", "--dry-run"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "6 trials" in out.stdout and "mrpo__CartPole__kappa0.5-2__seed1" in out.stdout
+
+
+GOOD = """
+name: t
+task: CartPole
+algorithms: [mrpo]
+seeds: [0]
+budget: {iterations: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (GOOD + "colour: blue\n", r"key 'colour': Extra inputs are not permitted \(value: 'blue'\)"),
+        (GOOD.replace("seeds: [0]", "seeds: zero"), r"key 'seeds': .*value: 'zero'"),
+        (
+            GOOD.replace("seeds: [0]", "seeds: [-1]"),
+            r"key 'seeds.0': .*greater than or equal to 0.*value: -1",
+        ),
+        (GOOD + "episodes_per_iteration: 0\n", r"key 'episodes_per_iteration': .*greater than 0.*value: 0"),
+        (GOOD.replace("task: CartPole", "task: Humanoid"), r"key 'task': .*unknown task 'Humanoid'"),
+        (GOOD.replace("[mrpo]", "[mrpo, ppo]"), r"key 'algorithms.1'.*value: 'ppo'"),
+        (GOOD + "kappa: [{start: 2, end: 1}]\n", r"key 'kappa.0.*end \(1.0\) must be >= start \(2.0\)"),
+        (GOOD + "kappa: [-3]\n", r"key 'kappa.0.*value: -3"),
+        (GOOD.replace("budget: {iterations: 2}", "budget: {iterations: 2, env_steps: 9}"), "exactly one"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_bad_files_name_file_key_and_value(tmp_path, edit, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(edit)
+    with pytest.raises(ValueError, match=match) as err:
+        load_experiment(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file():
+    with pytest.raises(ValueError, match="nope.yaml: no such experiment file"):
+        load_experiment("nope.yaml")
+
+
+def _run_tune(storage, marker, log):
+    env = {**os.environ, "MRPO_TEST_NODE": marker, "RAY_AUTH_MODE": "token"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen(
+        [MRPO, "tune", "tune_configs/smoke.yaml", "--storage", str(storage)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _kill_marked(marker):
+    for _ in range(3):
+        pids = _marked_pids(marker)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not pids:
+            return
+        time.sleep(0.5)
+
+
+def test_sweep_resumes_after_the_driver_dies(tmp_path):
+    exp = load_experiment(os.path.join(ROOT, "tune_configs", "smoke.yaml"))
+    storage = tmp_path / "storage"
+    marker = f"resume-{os.getpid()}"
+    log = open(tmp_path / "first.log", "w")
+    proc = _run_tune(storage, marker, log)
+    try:
+        deadline = time.time() + 300
+
+        def done():
+            return [p for p in glob.glob(str(storage / "smoke" / "*" / "progress.csv")) if os.path.getsize(p)]
+
+        while time.time() < deadline and proc.poll() is None and len(done()) < 2:
+            time.sleep(0.2)
+        assert proc.poll() is None, "sweep finished before the driver could be killed"
+        _kill_marked(marker)  # the driver and the embedded Ray it started
+        proc.wait(timeout=60)
+    finally:
+        _kill_marked(marker)
+        log.close()
+    second = subprocess.run(
+        [MRPO, "tune", "tune_configs/smoke.yaml", "--storage", str(storage)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resuming sweep smoke" in second.stdout
+    for t in exp.trials():
+        df = pd.read_csv(storage / "smoke" / t.name / "progress.csv")
+        its = sorted(set(df["training_iteration"]))
+        assert its == list(range(1, exp.budget.iterations + 1)), t.name
