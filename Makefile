@@ -2,23 +2,25 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-TASK   ?= CartPole
-ALGO   ?= mrpo
-SEEDS  ?= 0
-ITERS  ?= 40
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+TASK     ?= CartPole
+ALGO     ?= mrpo
+SEEDS    ?= 0
+ITERS    ?= 20
 EPISODES ?= 50
-OUT    ?= results
-CONFIG ?= tune_configs/smoke.yaml
-RUNS   ?= $(OUT)
+OUT      ?= results
+CONFIG   ?= tune_configs/smoke.yaml
+STORAGE  ?= $(OUT)/tune
+RUNS     ?= $(OUT)
+CLUSTER  ?= cluster/aws.yaml
 
-.PHONY: help install test test-slow lint format train tune report bench env-bench clean
+.PHONY: help install test test-slow lint format train tune cluster-up cluster-down env-bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-11s %s\n", $$1, $$2}'
-	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS=$(SEEDS) ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n", $$1, $$2}'
+	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS='$(SEEDS)' ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +30,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 install: $(VENV)/.installed ## create .venv with the pinned requirements and the package (editable)
 
-test: install ## run the fast test suite
+test: install ## run the fast test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
 test-slow: install ## run only the slow learning tests
-	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m slow
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check mrpo_rllib tests scripts
@@ -42,9 +44,20 @@ format: install ## ruff format and autofix
 	$(BIN)/ruff format mrpo_rllib tests scripts
 	$(BIN)/ruff check --fix mrpo_rllib tests scripts
 
-train: install ## short training run: TASK, ALGO, SEEDS (first), ITERS, EPISODES, OUT
-	$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $(firstword $(SEEDS)) \
-		--iterations $(ITERS) --episodes-per-iteration $(EPISODES) --out $(OUT)
+train: install ## short training run on embedded Ray: TASK, ALGO, SEEDS, ITERS, EPISODES, OUT
+	for seed in $(SEEDS); do \
+		$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $$seed \
+			--iterations $(ITERS) --episodes-per-iteration $(EPISODES) --out $(OUT) || exit 1; \
+	done
+
+tune: install ## run the sweep CONFIG on the cluster at RAY_ADDRESS (else embedded Ray) into STORAGE
+	$(BIN)/mrpo tune $(CONFIG) --storage $(STORAGE)
+
+cluster-up: install ## start the AWS cluster of cluster/aws.yaml (needs AWS credentials)
+	$(BIN)/ray up -y $(CLUSTER)
+
+cluster-down: install ## tear the AWS cluster down
+	$(BIN)/ray down -y $(CLUSTER)
 
 env-bench: install ## environment speed against raw pybullet stepping
 	$(BIN)/python scripts/bench_envs.py

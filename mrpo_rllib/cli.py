@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from mrpo_rllib import runs
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="one training run (embedded Ray unless RAY_ADDRESS is set)")
     p.add_argument("--task", default="CartPole", help="task name, e.g. Hopper (default CartPole)")
     p.add_argument("--algo", default="mrpo", choices=runs.ALGOS, help="selection rule (default mrpo)")
-    p.add_argument("--iterations", type=int, default=40, help="training iterations (default 40)")
+    p.add_argument("--iterations", type=int, default=20, help="training iterations (default 20)")
     p.add_argument(
         "--episodes-per-iteration", type=int, default=50, help="M, episodes per iteration (default 50)"
     )
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kappa-start", type=float, default=0.25)
     p.add_argument("--kappa-end", type=float, default=2.0)
     p.add_argument("--kappa-ramp-iters", type=int, default=100)
-    p.add_argument("--num-env-runners", type=int, default=1)
+    p.add_argument("--num-env-runners", type=int, default=2, help="sampling processes (default 2)")
     p.add_argument("--minibatch-size", type=int, default=256)
     p.add_argument("--num-epochs", type=int, default=10)
     p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N iterations")
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like Ctrl-C, so that an embedded Ray is shut down (no orphans).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

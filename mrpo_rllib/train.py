@@ -20,7 +20,7 @@ class TrainSettings:
 
     task: str = "CartPole"
     algo: str = "mrpo"
-    iterations: int = 40
+    iterations: int = 20
     episodes_per_iteration: int = 50
     seed: int = 0
     out: str = "results"
@@ -30,7 +30,7 @@ class TrainSettings:
     worst_fraction: float = 0.1
     epopt_alpha: float = 0.1
     epopt_warmup_iters: int = 0
-    num_env_runners: int = 1
+    num_env_runners: int = 2
     minibatch_size: int = 256
     num_epochs: int = 10
     lr: float = 3e-4
