@@ -41,6 +41,24 @@ def _marked_pids(prefix: str) -> list[int]:
     return pids
 
 
+def kill_marked(prefix: str, rounds: int = 3) -> int:
+    """SIGKILL the processes whose MRPO_TEST_NODE starts with ``prefix``, repeating up to
+    ``rounds`` times until none is left (children may appear meanwhile). Returns how many."""
+    killed = 0
+    for _ in range(rounds):
+        pids = _marked_pids(prefix)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        if not pids:
+            break
+        time.sleep(0.5)
+    return killed
+
+
 class LocalCluster:
     def __init__(self, metrics_interval_ms: int = 1000):
         self.id = uuid.uuid4().hex[:8]
@@ -101,26 +119,11 @@ class LocalCluster:
 
     def kill(self, node: str) -> int:
         """SIGKILL every process of one node; returns how many."""
-        pids = _marked_pids(f"{self.id}-{node}")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return len(pids)
+        return kill_marked(f"{self.id}-{node}", rounds=1)
 
     def stop(self) -> None:
         """Kill everything this cluster started (all nodes), and wait until gone."""
-        for _ in range(3):
-            pids = _marked_pids(self.id)
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            if not pids:
-                break
-            time.sleep(0.5)
+        kill_marked(self.id)
         # `ray start --head` records the cluster for auto-connect; forget it as `ray stop` would.
         current = "/tmp/ray/ray_current_cluster"
         try:

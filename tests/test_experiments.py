@@ -3,7 +3,6 @@ a sweep killed with its driver resumes when the same command runs again."""
 
 import glob
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from local_cluster import _marked_pids
+from local_cluster import kill_marked
 from mrpo_rllib.experiments import load_experiment
 from mrpo_rllib.sweep import trial_table
 
@@ -107,19 +106,6 @@ def _run_tune(storage, marker, log):
     )
 
 
-def _kill_marked(marker):
-    for _ in range(3):
-        pids = _marked_pids(marker)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if not pids:
-            return
-        time.sleep(0.5)
-
-
 def test_sweep_resumes_after_the_driver_dies(tmp_path):
     exp = load_experiment(os.path.join(ROOT, "tune_configs", "smoke.yaml"))
     storage = tmp_path / "storage"
@@ -135,10 +121,10 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
         while time.time() < deadline and proc.poll() is None and len(done()) < 2:
             time.sleep(0.2)
         assert proc.poll() is None, "sweep finished before the driver could be killed"
-        _kill_marked(marker)  # the driver and the embedded Ray it started
+        kill_marked(marker)  # the driver and the embedded Ray it started
         proc.wait(timeout=60)
     finally:
-        _kill_marked(marker)
+        kill_marked(marker)
         log.close()
     second = subprocess.run(
         [MRPO, "tune", "tune_configs/smoke.yaml", "--storage", str(storage)],
