@@ -86,7 +86,11 @@ def test_same_seed_same_params_different_seed_different(task):
 @pytest.mark.parametrize(
     "task, params, match",
     [
-        ("Hopper", {"mass": 3.0}, r"unknown parameter 'mass' for task Hopper; expected one of \['density', 'friction'\]"),
+        (
+            "Hopper",
+            {"mass": 3.0},
+            r"unknown parameter 'mass' for task Hopper; expected one of \['density', 'friction'\]",
+        ),
         ("Hopper", {"density": float("nan")}, "'density': value nan is not finite"),
         ("Hopper", {"density": -5.0}, r"'density': value -5.0 is outside physical sense; expected > 0.0"),
         ("Hopper", {"friction": -0.1}, r"'friction': value -0.1 is outside physical sense; expected >= 0.0"),
@@ -95,7 +99,11 @@ def test_same_seed_same_params_different_seed_different(task):
         ("CartPole", {"pole_length": (0.1, 0.2, 0.3)}, "must be \\(low, high\\)"),
         ("CartPole", {"force_mag": "strong"}, "'force_mag': value 'strong' is not a number"),
         ("InvertedPendulum", {"pole_length": float("inf")}, "not finite"),
-        ("CartPole", "extreme", "params='extreme' for CartPole: expected 'train', 'test', 'nominal' or a dict"),
+        (
+            "CartPole",
+            "extreme",
+            "params='extreme' for CartPole: expected 'train', 'test', 'nominal' or a dict",
+        ),
     ],
 )
 def test_bad_parameters_are_clear_errors(task, params, match):
