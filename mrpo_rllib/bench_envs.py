@@ -1,13 +1,25 @@
 """Environment speed: our pybullet tasks against raw pybullet stepping of the same model.
 
-For each task, ``measure_env`` runs our environment (``gymnasium.make``, random actions
-from a seeded generator, a reset whenever an episode ends) and records the episode
-lengths; the reference then loads the same MJCF scene with the same physics settings
-and does only what any simulator loop must: per step, set the torques and call
-``stepSimulation``; per episode (at the same step counts as ours), ``restoreState`` and
-reset the joints — for the pendula, whose geometry changes every episode, reload the
-MJCF instead (``resetSimulation`` + ``loadMJCF``), since that rebuild is part of the
-task. The ratio ours/raw is measured in the same process, back to back.
+For each task, :func:`measure_env` first runs our environment (``gymnasium.make``, so
+with gymnasium's wrappers; random actions from a seeded generator; a reset whenever an
+episode ends or reaches 1000 steps) and records each episode's length and parameters.
+The reference, in the same process right after, is the minimal loop any simulation of
+the task needs, on a fresh pybullet client with the same scene and physics settings:
+
+- locomotion (Hopper, Walker2d, HalfCheetah): load the floor and the MJCF, switch the
+  motors off, ``saveState``; per step ``setJointMotorControlArray`` (torques precomputed)
+  and ``stepSimulation``; per episode, at the same step counts as ours, ``restoreState``,
+  the same density/friction as our episode (``changeDynamics`` of the links with mass) and
+  random initial joint angles. Same physics, so the same contacts and solver cost: the
+  ratio ours/raw is the price of our observation, reward and bookkeeping.
+- pendula (if :mod:`mrpo_rllib.envs.pendulum` imports): the model our environment loaded,
+  stepped the same way; every episode reloads the MJCF (``resetSimulation`` +
+  ``loadMJCF``), since the geometry rebuild is part of those tasks.
+
+Each loop runs ``repeats`` times, alternating, and is timed in segments of 250 steps; a
+segment counts with its fastest repeat, so that other load on the machine (two shared
+cores) hardly moves the figures. The goal is ratio ≥ 0.8.
+``python scripts/bench_envs.py --steps N --json PATH``.
 """
 
 from __future__ import annotations
@@ -20,46 +32,139 @@ import time
 import gymnasium as gym
 import numpy as np
 import pybullet as pb
+import pybullet_data
 
 import mrpo_rllib  # noqa: F401  (registers the environments)
 from mrpo_rllib.envs import get_task
+from mrpo_rllib.envs import locomotion as loco
 
-PYBULLET_TASKS = ("Walker2d", "Hopper", "HalfCheetah", "InvertedPendulum", "InvertedDoublePendulum")
+LOCOMOTION_TASKS = ("Hopper", "Walker2d", "HalfCheetah")
+PENDULUM_TASKS = ("InvertedPendulum", "InvertedDoublePendulum")
+SEGMENT = 250  # steps per timed segment
 
 
-def _ours(task: str, steps: int, seed: int) -> tuple[float, list[int]]:
+def available_tasks() -> list[str]:
+    """The locomotion tasks, and the pendula if their module imports."""
+    tasks = list(LOCOMOTION_TASKS)
+    try:
+        import mrpo_rllib.envs.pendulum  # noqa: F401
+    except Exception:  # another engineer's module: absent or broken must not stop the bench
+        return tasks
+    return tasks + list(PENDULUM_TASKS)
+
+
+def _ours(task: str, steps: int, seed: int):
+    """Our env's segment times; the episodes as (length, parameter values); the unwrapped env (closed)."""
     env = gym.make(get_task(task).env_id)
     rng = np.random.default_rng(seed)
     actions = rng.uniform(-1.0, 1.0, size=(steps, *env.action_space.shape)).astype(np.float32)
-    env.reset(seed=seed)
-    lengths, length = [], 0
-    t0 = time.perf_counter()
-    for a in actions:
+    _, info = env.reset(seed=seed)
+    params, lengths, length = [info["env_params"]], [], 0
+    marks = [time.perf_counter()]
+    for i, a in enumerate(actions, 1):
         _, _, terminated, truncated, _ = env.step(a)
         length += 1
         if terminated or truncated:
             lengths.append(length)
             length = 0
-            env.reset()
-    elapsed = time.perf_counter() - t0
+            _, info = env.reset()
+            params.append(info["env_params"])
+        if i % SEGMENT == 0:
+            marks.append(time.perf_counter())
     lengths.append(length)
-    raw_env = env.unwrapped
+    unwrapped = env.unwrapped
     env.close()
-    return steps / elapsed, lengths, raw_env
+    return np.diff(marks), list(zip(lengths, params, strict=True)), unwrapped
 
 
-def _raw(template, steps: int, lengths: list[int], seed: int) -> float:
-    """Raw stepping of the model our env loaded: a fresh client with the same settings."""
+def _raw_locomotion(task: str, steps: int, episodes, seed: int) -> np.ndarray:
+    """Raw pybullet stepping of the task's MJCF, written against pybullet only."""
+    robot = loco.ROBOTS[task]
+    cid = pb.connect(pb.DIRECT)
+    try:
+        pb.resetSimulation(physicsClientId=cid)
+        pb.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=cid)
+        pb.setGravity(0, 0, -loco.GRAVITY, physicsClientId=cid)
+        pb.setDefaultContactERP(0.9, physicsClientId=cid)
+        pb.setPhysicsEngineParameter(
+            fixedTimeStep=loco.DT,
+            numSolverIterations=loco.SOLVER_ITERATIONS,
+            numSubSteps=loco.FRAME_SKIP,
+            physicsClientId=cid,
+        )
+        data = pybullet_data.getDataPath()
+        (floor,) = pb.loadSDF(os.path.join(data, "plane_stadium.sdf"), physicsClientId=cid)
+        pb.changeDynamics(floor, -1, lateralFriction=0.8, restitution=0.5, physicsClientId=cid)
+        flags = pb.URDF_USE_SELF_COLLISION | pb.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
+        (body,) = pb.loadMJCF(os.path.join(data, "mjcf", robot.xml), flags=flags, physicsClientId=cid)
+        joints, gains, massive = [], [], []
+        for j in range(pb.getNumJoints(body, physicsClientId=cid)):
+            pb.setJointMotorControl2(body, j, pb.POSITION_CONTROL, force=0, physicsClientId=cid)
+            name = pb.getJointInfo(body, j, physicsClientId=cid)[1].decode()
+            if not (name.startswith("ignore") or name.startswith("jointfix")):
+                joints.append(j)
+                gains.append(robot.power * robot.power_coef.get(name, 100.0))
+            dyn = pb.getDynamicsInfo(body, j, physicsClientId=cid)
+            if dyn[0] > 0:
+                massive.append((j, dyn[0], dyn[2]))
+        state = pb.saveState(physicsClientId=cid)
+
+        rng = np.random.default_rng(seed)
+        n = len(joints)
+        forces = (rng.uniform(-1.0, 1.0, size=(steps, n)) * np.array(gains)).tolist()
+        starts = [[[q] for q in rng.uniform(-0.1, 0.1, n).tolist()] for _ in episodes]
+        zero = [[0.0]] * n
+        resets = {}  # step index after which episode k+1 starts
+        t = 0
+        for k, (length, _) in enumerate(episodes[:-1]):
+            t += length
+            resets[t] = k + 1
+
+        def reset(k: int) -> None:
+            pb.restoreState(state, physicsClientId=cid)
+            p = episodes[k][1]
+            scale, friction = p["density"] / 1000.0, p["friction"]
+            for link, m0, i0 in massive:
+                pb.changeDynamics(
+                    body,
+                    link,
+                    mass=m0 * scale,
+                    localInertiaDiagonal=[i * scale for i in i0],
+                    lateralFriction=friction,
+                    physicsClientId=cid,
+                )
+            pb.resetJointStatesMultiDof(body, joints, starts[k], zero, physicsClientId=cid)
+
+        reset(0)
+        marks = [time.perf_counter()]
+        for i in range(steps):
+            pb.setJointMotorControlArray(
+                body, joints, pb.TORQUE_CONTROL, forces=forces[i], physicsClientId=cid
+            )
+            pb.stepSimulation(physicsClientId=cid)
+            k = resets.get(i + 1)
+            if k is not None:
+                reset(k)
+            if (i + 1) % SEGMENT == 0:
+                marks.append(time.perf_counter())
+    finally:
+        pb.disconnect(cid)
+    return np.diff(marks)
+
+
+def _raw_template(template, steps: int, episodes, seed: int) -> np.ndarray:
+    """Raw stepping of the model an environment of ours loads (used for the pendula)."""
     env = type(template)(template.task.name)  # same scene, same physics parameters
     env.reset(seed=seed)
     cid, body, joints = env._cid, env._body, list(env._joints)
     gains = getattr(env, "_torque", None)
     if gains is None:
-        gains = np.full(len(joints), float(getattr(env, "_gain", 100.0)))
-    state = getattr(env, "_state_id", None)
+        gains = [float(getattr(env, "_gain", 100.0))] * len(joints)
     rng = np.random.default_rng(seed)
-    actions = rng.uniform(-1.0, 1.0, size=(steps, len(joints)))
-    boundaries = set(np.cumsum(lengths[:-1]).tolist())
+    forces = (
+        rng.uniform(-1.0, 1.0, size=(steps, len(joints))) * np.asarray(gains, dtype=np.float64)
+    ).tolist()
+    boundaries = set(np.cumsum([length for length, _ in episodes[:-1]]).tolist())
     zeros = [0.0] * len(joints)
     # Geometry tasks rebuild the model at every reset: the reference reloads the MJCF too.
     reload_path = None
@@ -67,11 +172,12 @@ def _raw(template, steps: int, lengths: list[int], seed: int) -> float:
         reload_path = os.path.join(env._tmpdir, "raw.xml")
         with open(reload_path, "w") as f:
             f.write(env._xml(env._geometry))
-    t0 = time.perf_counter()
+    state = getattr(env, "_state_id", None)
+    marks = [time.perf_counter()]
     for i in range(steps):
-        pb.setJointMotorControlArray(
-            body, joints, pb.TORQUE_CONTROL, forces=gains * actions[i], physicsClientId=cid
-        )
+        if i and i % SEGMENT == 0:
+            marks.append(time.perf_counter())
+        pb.setJointMotorControlArray(body, joints, pb.TORQUE_CONTROL, forces=forces[i], physicsClientId=cid)
         pb.stepSimulation(physicsClientId=cid)
         if i + 1 in boundaries:
             if reload_path:
@@ -85,38 +191,70 @@ def _raw(template, steps: int, lengths: list[int], seed: int) -> float:
             for j in joints:
                 pb.resetJointState(body, j, 0.0, 0.0, physicsClientId=cid)
             pb.setJointMotorControlArray(body, joints, pb.POSITION_CONTROL, forces=zeros, physicsClientId=cid)
-    elapsed = time.perf_counter() - t0
+    if steps % SEGMENT == 0:
+        marks.append(time.perf_counter())
     env.close()
-    return steps / elapsed
+    return np.diff(marks)
 
 
-def measure_env(task: str, steps: int = 20000, seed: int = 0) -> dict:
-    """Our env's and raw pybullet's steps/s on ``task`` and their ratio (goal ≥ 0.8)."""
-    ours, lengths, template = _ours(task, steps, seed)
-    raw = _raw(template, steps, lengths, seed)
+def measure_env(task: str, steps: int = 20000, seed: int = 0, repeats: int = 3) -> dict:
+    """Our env's and raw pybullet's steps/s on ``task`` and their ratio.
+
+    The two loops alternate ``repeats`` times with the same seed, so each repeat does
+    exactly the same work. Every loop is timed in segments of :data:`SEGMENT` steps and a
+    segment counts with its fastest time over the repeats: what another process on the
+    machine steals from one repeat is not counted. ``steps`` is rounded down to a multiple
+    of :data:`SEGMENT` (at least one segment).
+    """
+    steps = max(SEGMENT, steps - steps % SEGMENT)
+    ours_t, raw_t = [], []
+    for _ in range(repeats):
+        times, episodes, template = _ours(task, steps, seed)
+        ours_t.append(times)
+        if task in loco.ROBOTS:
+            raw_t.append(_raw_locomotion(task, steps, episodes, seed))
+        else:
+            raw_t.append(_raw_template(template, steps, episodes, seed))
+    ours = steps / float(np.min(ours_t, axis=0).sum())
+    raw = steps / float(np.min(raw_t, axis=0).sum())
     return {
+        "task": task,
+        "steps": steps,
+        "repeats": repeats,
         "ours_steps_per_s": ours,
         "raw_steps_per_s": raw,
         "ratio": ours / raw,
-        "episodes": len(lengths),
-        "mean_episode_length": float(np.mean(lengths)),
+        "ours_steps_per_s_each": [steps / float(t.sum()) for t in ours_t],
+        "raw_steps_per_s_each": [steps / float(t.sum()) for t in raw_t],
+        "episodes": len(episodes),
+        "mean_episode_length": float(np.mean([length for length, _ in episodes])),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=20000)
-    parser.add_argument("--tasks", nargs="*", default=list(PYBULLET_TASKS))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20000, help="steps per task and loop (default 20000)")
+    parser.add_argument("--tasks", nargs="*", default=None, help="default: every available pybullet task")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="alternate the two loops this often, keep the best"
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
+    tasks = args.tasks or available_tasks()
     out = {}
-    print(f"{'task':<24} {'ours steps/s':>12} {'raw steps/s':>12} {'ratio':>6} {'mean ep len':>11}")
-    for task in args.tasks:
-        m = measure_env(task, args.steps)
+    print(
+        f"{'task':<24} {'ours steps/s':>12} {'raw steps/s':>12} {'ratio':>6} {'mean ep len':>11}", flush=True
+    )
+    for task in tasks:
+        m = measure_env(task, args.steps, args.seed, args.repeats)
         out[task] = m
         print(
             f"{task:<24} {m['ours_steps_per_s']:12.0f} {m['raw_steps_per_s']:12.0f} "
-            f"{m['ratio']:6.2f} {m['mean_episode_length']:11.1f}"
+            f"{m['ratio']:6.2f} {m['mean_episode_length']:11.1f}",
+            flush=True,
         )
     if args.json:
         with open(args.json, "w") as f:

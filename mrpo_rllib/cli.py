@@ -68,6 +68,56 @@ def _cmd_tune(args) -> int:
     return 1 if any(r.error is not None for r in results) else 0
 
 
+def _cmd_bench(args) -> int:
+    from mrpo_rllib.bench import MissingBenchDependency, bench
+
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    try:
+        bench(mode, out=args.out)
+    except MissingBenchDependency as e:
+        print(f"mrpo bench: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from mrpo_rllib.evaluate import evaluate
+
+    try:
+        df = evaluate(
+            args.checkpoint,
+            grid=args.grid,
+            points=args.points,
+            episodes=args.episodes,
+            seed=args.seed,
+            deterministic=not args.stochastic,
+        )
+    except FileNotFoundError as e:
+        print(f"mrpo evaluate: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{df.attrs['task']}, {args.grid} grid, checkpoint {df.attrs['checkpoint']}")
+    print(df.to_string(index=False))
+    if args.out:
+        df.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from mrpo_rllib.report import report
+
+    report(
+        args.runs_dir,
+        args.out,
+        eval_points=args.eval_points,
+        eval_episodes=args.eval_episodes,
+        evaluate=not args.no_eval,
+        last=args.last,
+        argv=sys.argv,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrpo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +155,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the trial table without running")
     p.add_argument("--resume", action="store_true", help="require an existing sweep to resume")
     p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("bench", help="speed figures, each a ratio against a reference run alongside")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer steps and iterations (< 15 min on 2 cores)")
+    size.add_argument("--tiny", action="store_true", help="seconds-scale smoke run (SB3 optional)")
+    p.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("evaluate", help="roll a checkpoint out on a grid over the train or test range")
+    p.add_argument("checkpoint", help="checkpoint dir (RUN/checkpoint, checkpoint_000NNN) or a run dir")
+    p.add_argument("--grid", choices=("train", "test"), default="test", help="which range (default test)")
+    p.add_argument("--points", type=int, default=5, help="grid points per parameter axis (default 5)")
+    p.add_argument("--episodes", type=int, default=3, help="episodes per grid point (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
+    p.add_argument("--stochastic", action="store_true", help="sample actions (default: deterministic)")
+    p.add_argument("--out", default=None, help="also write the table to this CSV file")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="Table 2, Figures 1-3 and a monotonicity audit from a tree of runs")
+    p.add_argument("runs_dir", help="directory searched recursively for run / trial directories")
+    p.add_argument("--out", required=True, help="output directory (report.md, tables, figures)")
+    p.add_argument("--eval-points", type=int, default=None, help="Figure 2 grid points per axis")
+    p.add_argument("--eval-episodes", type=int, default=None, help="Figure 2 episodes per grid point")
+    p.add_argument("--no-eval", action="store_true", help="skip the checkpoint evaluation (Figure 2)")
+    p.add_argument("--last", type=int, default=50, help="Table 2: last N iterations per seed")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -7,10 +7,18 @@ trial is an :class:`~mrpo_rllib.algorithms.MRPO` Trainable named
 ``episodes.csv`` ledger. A failed trial is retried from its last checkpoint
 (``max_failures``); running the same command again after the driver died resumes
 the sweep from ``<storage>/<name>`` instead of starting over.
+
+A restored trial redoes the iterations it reported after its last checkpoint. Tune's own
+loggers only append, so ``progress.csv`` and ``result.json`` would hold those iterations
+twice; :class:`ContinuousCSVLogger` and :class:`ContinuousJsonLogger` drop the rows past
+the checkpoint a trial restarts from, so every file has each iteration exactly once (the
+``episodes.csv`` ledger does the same on the Trainable's side).
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import os
 import shlex
@@ -57,6 +65,66 @@ def _param_space(exp: Experiment) -> dict:
     space = config.to_dict()
     space["variant"] = tune.grid_search([t.as_variant() for t in exp.trials()])
     return space
+
+
+def _restart_iteration(trial) -> int:
+    """The iteration a (re)started trial continues from: its latest checkpoint's, else 0."""
+    ckpt = trial.latest_checkpoint_result
+    return int(ckpt.metrics.get("training_iteration", 0)) if ckpt is not None else 0
+
+
+def drop_rows_after(path: str, iteration: int) -> int:
+    """Keep the rows of ``path`` (Tune's ``progress.csv`` or ``result.json``) whose
+    ``training_iteration`` is <= ``iteration``; returns how many were dropped."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return 0
+    with open(path, newline="") as f:
+        text = f.read()
+    if path.endswith(".csv"):
+        rows = list(csv.reader(text.splitlines()))
+        col = rows[0].index("training_iteration") if "training_iteration" in rows[0] else None
+        if col is None:
+            return 0
+        keep = [rows[0], *(r for r in rows[1:] if r and float(r[col]) <= iteration)]
+        dropped = len(rows) - len(keep)
+        if dropped:
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+        return dropped
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    keep = [ln for ln in lines if json.loads(ln).get("training_iteration", 0) <= iteration]
+    if len(keep) < len(lines):
+        with open(path, "w") as f:
+            f.write("".join(ln + "\n" for ln in keep))
+    return len(lines) - len(keep)
+
+
+def _loggers():
+    """Tune's CSV and JSON loggers, made safe for restarts (see the module docstring)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    class ContinuousCSVLogger(CSVLoggerCallback):
+        def _setup_trial(self, trial):
+            # Tune opens progress.csv lazily at a trial's first result (after copying it
+            # back from remote storage); the file is opened for appending.
+            super()._setup_trial(trial)
+            path = os.path.join(trial.local_path, "progress.csv")
+            drop_rows_after(path, _restart_iteration(trial))
+            if self._trial_continue[trial]:
+                # Keep the file's columns: a restored trial's first result may have more keys.
+                with open(path, newline="") as f:
+                    header = next(csv.reader(f))
+                self._trial_csv[trial] = csv.DictWriter(self._trial_files[trial], header, restval="")
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            self.log_trial_end(trial, failed=True)  # reopened (and trimmed) at the next result
+
+    class ContinuousJsonLogger(JsonLoggerCallback):
+        def log_trial_start(self, trial):
+            super().log_trial_start(trial)  # at every (re)start of the trial's actor
+            drop_rows_after(os.path.join(trial.local_path, "result.json"), _restart_iteration(trial))
+
+    return [ContinuousCSVLogger(), ContinuousJsonLogger()]
 
 
 def _trial_name(trial) -> str:
@@ -132,6 +200,7 @@ def run_sweep(
                         checkpoint_frequency=exp.checkpoint_every, checkpoint_at_end=True
                     ),
                     failure_config=FailureConfig(max_failures=exp.max_failures),
+                    callbacks=_loggers(),
                     sync_config=SyncConfig(sync_artifacts=remote_storage),
                     verbose=1,
                 ),

@@ -12,6 +12,7 @@ import urllib.request
 
 import pandas as pd
 import pytest
+import yaml
 
 from local_cluster import LocalCluster
 from mrpo_rllib.experiments import load_experiment
@@ -46,16 +47,26 @@ def _progress(exp_dir):
     return out
 
 
+# The smoke sweep, long enough to be caught mid-run (its 3 iterations take about a second)
+# and checkpointing every 4 iterations, so that the killed trial redoes the iterations it
+# reported after its last checkpoint.
+ITERATIONS, CHECKPOINT_EVERY = 12, 4
+
+
 def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
     nodes = cluster.node_ids()
     assert set(nodes) == {"head", "worker"}
-    exp = load_experiment(SMOKE)
+    spec = yaml.safe_load(open(SMOKE))
+    spec.update(budget={"iterations": ITERATIONS}, checkpoint_every=CHECKPOINT_EVERY)
+    config = tmp_path / "smoke.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    exp = load_experiment(config)
     iterations = exp.budget.iterations
     storage = tmp_path / "storage"
     env = {**cluster.env(), "RAY_ADDRESS": cluster.address}
     log = open(tmp_path / "tune.log", "w")
     proc = subprocess.Popen(
-        [MRPO, "tune", SMOKE, "--storage", str(storage)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [MRPO, "tune", str(config), "--storage", str(storage)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         exp_dir = storage / exp.name
@@ -63,8 +74,10 @@ def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None:
             for name, df in _progress(exp_dir).items():
-                if "node_id" in df and (df["node_id"] == nodes["worker"]).any() and len(df) < iterations:
-                    killed_during = name
+                on_worker = "node_id" in df and (df["node_id"] == nodes["worker"]).any()
+                # past a checkpoint but not at the next one: some iterations will be redone
+                if on_worker and len(df) < iterations and len(df) % CHECKPOINT_EVERY:
+                    killed_during, rows_at_kill = name, len(df)
                     break
             if killed_during:
                 assert cluster.kill("worker") > 0
@@ -90,6 +103,9 @@ def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
     assert {nodes["head"], nodes["worker"]} <= seen_nodes  # trials ran on both nodes
     killed = progress[killed_during]
     assert killed["node_id"].iloc[-1] == nodes["head"]  # finished after the retry on the head
+    # the retry really redid iterations: the rows after its last checkpoint come from the head
+    redone = killed[killed["training_iteration"] > rows_at_kill // CHECKPOINT_EVERY * CHECKPOINT_EVERY]
+    assert set(redone["node_id"]) == {nodes["head"]}, killed[["training_iteration", "node_id"]]
 
 
 def test_mrpo_metrics_exported_to_prometheus(cluster, tmp_path):

@@ -1,33 +1,59 @@
 """InvertedPendulum and InvertedDoublePendulum: Roboschool's pendula on pybullet directly.
 
-Reproduces ``pybullet_envs`` (``InvertedPendulum``/``InvertedDoublePendulum`` robots,
-``SingleRobotEmptyScene``: gravity 9.8 m/s², one 0.0165 s step per action, 5 solver
-iterations), which cannot be imported:
+Reproduces ``pybullet_envs`` (its ``InvertedPendulum``/``InvertedDoublePendulum`` robots
+and ``SingleRobotEmptyScene``), which cannot be imported: pybullet_data's MJCF loaded
+with Roboschool's flags, gravity 9.8 m/s², one 0.0165 s step per action (frame skip 1),
+5 solver iterations, contact ERP 0.9, deterministic overlapping pairs, every joint motor
+disabled (position control, gains 0.1, force 0) as ``robot_bases`` does. A reset puts
+the slider at rest at 0 and each hinge at uniform(−0.1, 0.1) (from ``self.np_random``) at
+rest; hinge motors disabled again as ``Joint.reset_position`` does.
 
-- IP: observation ``[x, ẋ, cos θ, sin θ, θ̇]``; slider force 100·clip(a); reward 1 per
-  step; the episode ends when |θ| > 0.2 rad.
-- IDP: observation ``[x, ẋ, x_pole2, cos θ, sin θ, θ̇, cos γ, sin γ, γ̇]``; slider force
-  200·clip(a); reward 10 − 0.01·x_pole2² − (h − h_target)² − 1e-3·θ̇² − 5e-3·γ̇².
+- IP: observation ``[x, ẋ, cos θ, sin θ, θ̇]``; slider force 100·clip(a, −1, 1);
+  reward 1 per step; the episode ends when |θ| > 0.2 rad.
+- IDP: observation ``[x, ẋ, x₂, cos θ, sin θ, θ̇, cos γ, sin γ, γ̇]`` (x₂, y₂: the upper
+  pole's centre of mass, from one ``getLinkState``); slider force 200·clip(a, −1, 1);
+  reward 10 − dist_penalty − vel_penalty with dist_penalty = 0.01·x₂² + (h − h_target)²
+  and vel_penalty = 0 — as in Roboschool, whose velocity term is commented out
+  (bullet3 issue 1040).
 
-Geometry parameters rewrite pybullet_data's MJCF (the file is read once and templated)
-into a private temporary directory and reload it with ``resetSimulation`` (not
-``removeBody``, which leaks) — only when the geometry changed since the last load. File
-caching is off (pybullet caches MJCF by path). No state is saved: these models have no
-contacts, so resetting every joint restores the initial state exactly.
+Parameters (geometry), written into pybullet_data's MJCF text (read once, templated):
 
-- IP ``cart_size``: radius and half-length of the cart capsule (nominal 0.1 m);
-  ``pole_length``: the pole capsule's length (nominal 0.6 m; radius kept).
-- IDP ``pole1_length``/``pole2_length``: the two capsules' lengths and the position of
-  the upper hinge on top of the lower pole (nominal 0.6 m each).
+- IP ``cart_size``: the cart capsule's radius and half-length (``size="0.1 0.1"``);
+  ``pole_length``: the pole capsule's vertical extent, ``fromto="0 0 0 0.001 0 L"``
+  (Roboschool's 0.001 m tilt kept, so the capsule's length is √(L² + 10⁻⁶)), its ``size``
+  half-length L/2 and radius 0.049 kept.
+- IDP ``pole1_length``/``pole2_length``: the lengths l1, l2 of the two capsules (their
+  ``fromto`` and ``size`` half-lengths; radius 0.045 kept) and the upper body's ``pos``
+  (the upper hinge sits on top of the lower pole, at l1).
 
-IDP's height terms are calibrated in Roboschool for 0.6 m poles: with h = y_pole2 +
-0.3 (y_pole2 is the upper pole's centre of mass, so h is its tip when upright, 1.2 m),
-the episode ends at h ≤ 1 and the distance penalty aims at h = 2. We scale both with the
-sampled poles, H = l1 + l2 being the upright tip height: h = y_pole2 + l2/2; the episode
-ends at h ≤ H/1.2 (the same fraction of the upright height), and the target is H + 0.8
-(the same distance above the upright tip, so the best reward is the same for every
-geometry and returns stay comparable across environments — which MRPO's worst-case
-selection relies on). At l1 = l2 = 0.6 m both are exactly Roboschool's 1 and 2.
+Bullet builds the masses from the geometry at 1000 kg/m³, so the lengths also change
+masses and inertias. A geometry change writes the MJCF into this instance's private
+temporary directory (on ``/dev/shm`` when available) and reloads it with
+``resetSimulation`` (not ``removeBody``, which leaks), file caching off (pybullet caches
+MJCF files by path). An unchanged geometry is not reloaded. The static rail (and IDP's
+floor plane 3 m below) are left out of the file: like every geom there they have contype
+0, so they never touch anything, and loading them took a quarter to a half of a rebuild.
+The directory is removed by ``close()`` (or at garbage collection).
+
+Unlike Roboschool, a reset does not ``restoreState`` a state saved after loading: with the
+geometry changing at nearly every reset, ``saveState`` (which serialises the world, about
+0.9 ms, a third of a rebuild) would be paid at every reset for nothing. The state of these
+models is entirely their joints' (fixed base, no contacts), so setting every joint's
+position and velocity restores the initial state exactly: tested bit for bit against
+``pybullet_envs`` (which does restore a saved state) and across episodes.
+
+IDP's height terms are calibrated in Roboschool for 0.6 m poles: with h = y₂ + 0.3 (the
+upper pole's tip height when upright, 1.2 m), the episode ends at h ≤ 1 and the distance
+penalty aims at h = 2. We scale both with the sampled poles. With H = l1 + l2 the upright
+tip height and h = y₂ + l2/2:
+
+- the episode ends at h ≤ H / 1.2 — the same fraction of the upright height (for a
+  straight pendulum, the same tilt angle, about 34°);
+- the target is h_target = H + 0.8 — the same distance above the upright tip, so the best
+  reward per step (10 − 0.64 = 9.36) is the same for every geometry and returns stay
+  comparable across environments, which MRPO's worst-case selection relies on.
+
+At l1 = l2 = 0.6 m both are exactly Roboschool's 1 and 2 (bit for bit).
 """
 
 from __future__ import annotations
@@ -46,124 +72,178 @@ import pybullet_data
 
 from mrpo_rllib.envs.base import ParamsArg, RandomizedEnv
 
-TIMESTEP = 0.0165
-NOMINAL_HEIGHT = 1.2  # Roboschool's upright h for 0.6 m + 0.6 m poles
-END_FRACTION = 1.0 / NOMINAL_HEIGHT  # Roboschool ends at h <= 1
-TARGET_ABOVE_TIP = 2.0 - NOMINAL_HEIGHT  # Roboschool's target h = 2
+TIMESTEP = 0.0165  # SingleRobotEmptyScene, frame_skip 1
+GRAVITY = 9.8
+SOLVER_ITERATIONS = 5
+CONTACT_ERP = 0.9
+LOAD_FLAGS = (  # robot_bases.MJCFBasedRobot with self_collision=True
+    pb.URDF_USE_SELF_COLLISION
+    | pb.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
+    | pb.URDF_GOOGLEY_UNDEFINED_COLORS
+)
+INIT_NOISE = 0.1  # hinges start at uniform(-0.1, 0.1) rad
+
+# IDP height terms (see the module docstring).
+NOMINAL_TIP_HEIGHT = 1.2  # Roboschool's upright h for 0.6 m + 0.6 m poles
+ROBOSCHOOL_END_HEIGHT = 1.0  # the episode ends at h <= 1
+ROBOSCHOOL_TARGET_HEIGHT = 2.0  # dist_penalty aims at h = 2
+TARGET_ABOVE_TIP = ROBOSCHOOL_TARGET_HEIGHT - NOMINAL_TIP_HEIGHT
 
 
 @dataclass(frozen=True)
-class PendulumSpec:
+class Pendulum:
+    """One task's data: MJCF file, slider gain, hinges, observation size, templating."""
+
     xml: str
     gain: float
+    hinges: tuple[str, ...]
     obs_dim: int
-    templates: tuple[tuple[str, str], ...]  # (text in pybullet_data's file, template)
+    # (exact text in pybullet_data's file, template). Placeholders: ``{name}`` is the
+    # parameter's value, ``{name_half}`` half of it (both as exact float reprs).
+    templates: tuple[tuple[str, str], ...]
+    # Static world geoms left out (exact text): with the file's default contype 0 they
+    # never touch anything, and loading them took a quarter to a half of a rebuild.
+    static_geoms: tuple[str, ...] = ()
 
 
-PENDULA = {
-    "InvertedPendulum": PendulumSpec(
-        "inverted_pendulum.xml",
-        100.0,
-        5,
-        (
+PENDULA: dict[str, Pendulum] = {
+    "InvertedPendulum": Pendulum(
+        xml="inverted_pendulum.xml",
+        gain=100.0,
+        hinges=("hinge",),
+        obs_dim=5,
+        templates=(
             (
-                'name="cart" pos="0 0 0" quat="0.707 0 0.707 0" size="0.1 0.1"',
-                'name="cart" pos="0 0 0" quat="0.707 0 0.707 0" size="{cart_size!r} {cart_size!r}"',
+                '<geom name="cart" pos="0 0 0" quat="0.707 0 0.707 0" size="0.1 0.1" type="capsule"/>',
+                '<geom name="cart" pos="0 0 0" quat="0.707 0 0.707 0" size="{cart_size} {cart_size}" type="capsule"/>',
             ),
             (
                 'fromto="0 0 0 0.001 0 0.6" name="cpole" rgba="0 0.7 0.7 1" size="0.049 0.3"',
-                'fromto="0 0 0 0.001 0 {pole_length!r}" name="cpole" rgba="0 0.7 0.7 1" size="0.049 {half_pole!r}"',
+                'fromto="0 0 0 0.001 0 {pole_length}" name="cpole" rgba="0 0.7 0.7 1" size="0.049 {pole_length_half}"',
             ),
         ),
+        static_geoms=(
+            '<geom name="rail" pos="0 0 0" quat="0.707 0 0.707 0" rgba="0.3 0.3 0.7 1" size="0.02 1" type="capsule"/>',
+        ),
     ),
-    "InvertedDoublePendulum": PendulumSpec(
-        "inverted_double_pendulum.xml",
-        200.0,
-        9,
-        (
+    "InvertedDoublePendulum": Pendulum(
+        xml="inverted_double_pendulum.xml",
+        gain=200.0,
+        hinges=("hinge", "hinge2"),
+        obs_dim=9,
+        templates=(
             (
                 'fromto="0 0 0 0 0 0.6" name="cpole" rgba="0 0.7 0.7 1" size="0.045 0.3"',
-                'fromto="0 0 0 0 0 {pole1_length!r}" name="cpole" rgba="0 0.7 0.7 1" size="0.045 {half_pole1!r}"',
+                'fromto="0 0 0 0 0 {pole1_length}" name="cpole" rgba="0 0.7 0.7 1" size="0.045 {pole1_length_half}"',
             ),
-            ('<body name="pole2" pos="0 0 0.6">', '<body name="pole2" pos="0 0 {pole1_length!r}">'),
+            ('<body name="pole2" pos="0 0 0.6">', '<body name="pole2" pos="0 0 {pole1_length}">'),
             (
                 'fromto="0 0 0 0 0 0.6" name="cpole2" rgba="0 0.7 0.7 1" size="0.045 0.3"',
-                'fromto="0 0 0 0 0 {pole2_length!r}" name="cpole2" rgba="0 0.7 0.7 1" size="0.045 {half_pole2!r}"',
+                'fromto="0 0 0 0 0 {pole2_length}" name="cpole2" rgba="0 0.7 0.7 1" size="0.045 {pole2_length_half}"',
             ),
+        ),
+        static_geoms=(
+            '<geom name="floor" pos="0 0 -3.0" rgba="0.8 0.9 0.8 1" size="40 40 40" type="plane"/>',
+            '<geom name="rail" pos="0 0 0" quat="0.707 0 0.707 0" rgba="0.3 0.3 0.7 1" size="0.02 1" type="capsule"/>',
         ),
     ),
 }
 
+_TEMPLATES: dict[str, str] = {}
 
-def _template(spec: PendulumSpec) -> str:
-    with open(os.path.join(pybullet_data.getDataPath(), "mjcf", spec.xml)) as f:
-        text = f.read()
-    for original, template in spec.templates:
-        if text.count(original) != 1:
-            raise RuntimeError(f"{spec.xml}: expected exactly one {original!r} to template")
-        text = text.replace(original, template)
-    return text
+
+def mjcf_template(pendulum: Pendulum) -> str:
+    """pybullet_data's MJCF text with the geometry replaced by placeholders (read once)."""
+    if pendulum.xml not in _TEMPLATES:
+        with open(os.path.join(pybullet_data.getDataPath(), "mjcf", pendulum.xml)) as f:
+            text = f.read()
+        text = text.replace("{", "{{").replace("}", "}}")
+        for geom in pendulum.static_geoms:
+            if text.count(geom) != 1 or "contype" in geom:
+                raise RuntimeError(f"{pendulum.xml}: expected exactly one {geom!r} to leave out")
+            text = text.replace(geom, "")
+        for original, template in pendulum.templates:
+            if text.count(original) != 1:
+                raise RuntimeError(f"{pendulum.xml}: expected exactly one {original!r} to template")
+            text = text.replace(original, template)
+        _TEMPLATES[pendulum.xml] = text
+    return _TEMPLATES[pendulum.xml]
+
+
+def _private_tmpdir() -> str:
+    shm = "/dev/shm"  # tmpfs: writing the MJCF costs ~20 µs there, ~200 µs on disk
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+    return tempfile.mkdtemp(prefix="mrpo_pendulum_", dir=base)
+
+
+def _release(cid_box: list, tmpdir: str) -> None:
+    cid = cid_box[0]
+    if cid is not None:
+        cid_box[0] = None
+        try:
+            if pb.isConnected(cid):
+                pb.disconnect(cid)
+        except pb.error:
+            pass
+    shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 class PendulumEnv(RandomizedEnv):
-    """A Roboschool pendulum whose geometry varies per episode."""
+    """A Roboschool pendulum whose geometry is resampled at every reset."""
 
     def __init__(self, task: str = "InvertedPendulum", params: ParamsArg = None):
         super().__init__(task, params)
-        self.spec_ = PENDULA[self.task.name]
-        self._double = self.task.name == "InvertedDoublePendulum"
-        self._xml_template = _template(self.spec_)
-        self._tmpdir = tempfile.mkdtemp(prefix="mrpo_pendulum_")
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
-        self._cid = pb.connect(pb.DIRECT)  # plainly: an options string prints to C stdout
-        self._geometry = None
-        self._torque = [self.spec_.gain]
+        if self.task.name not in PENDULA:
+            raise ValueError(f"PendulumEnv implements {list(PENDULA)}, not {self.task.name!r}")
+        self.pendulum = PENDULA[self.task.name]
+        self._double = len(self.pendulum.hinges) == 2
+        self._template = mjcf_template(self.pendulum)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.spec_.obs_dim,), np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.pendulum.obs_dim,), np.float32)
+
+        self._tmpdir = _private_tmpdir()
+        self._path = os.path.join(self._tmpdir, self.pendulum.xml)
+        self._cid = pb.connect(pb.DIRECT)  # plainly: an options string prints to C stdout
+        self._cid_box = [self._cid]
+        self._finalizer = weakref.finalize(self, _release, self._cid_box, self._tmpdir)
+        self._gain = self.pendulum.gain
+        self._torque = [self._gain]  # per actuated joint (benchmarks)
+        self._geometry: tuple[float, ...] | None = None
+        self._half_l2 = self._target = self._end = 0.0
+        self._theta = self._x2 = self._y2 = 0.0
         self._load(tuple(p.nominal for p in self.task.params))
 
-    # -- geometry ------------------------------------------------------------------
+    # -- geometry ------------------------------------------------------------------------
     def _xml(self, geometry: tuple[float, ...]) -> str:
-        values = dict(zip(self.param_names, geometry, strict=True))
-        if self._double:
-            values["half_pole1"] = values["pole1_length"] / 2
-            values["half_pole2"] = values["pole2_length"] / 2
-        else:
-            values["half_pole"] = values["pole_length"] / 2
-        return self._xml_template.format(**values)
+        values = {}
+        for name, v in zip(self.param_names, geometry, strict=True):
+            values[name] = repr(float(v))
+            values[name + "_half"] = repr(float(v) / 2)
+        return self._template.format(**values)
 
     def _load(self, geometry: tuple[float, ...]) -> None:
+        """Write the MJCF of ``geometry`` and reload the world with it."""
         cid = self._cid
-        path = os.path.join(self._tmpdir, self.spec_.xml)
-        with open(path, "w") as f:
+        with open(self._path, "w") as f:
             f.write(self._xml(geometry))
         pb.resetSimulation(physicsClientId=cid)  # not removeBody, which leaks
         pb.setPhysicsEngineParameter(
             enableFileCaching=0,
             deterministicOverlappingPairs=1,
             fixedTimeStep=TIMESTEP,
-            numSolverIterations=5,
+            numSolverIterations=SOLVER_ITERATIONS,
             numSubSteps=1,
             physicsClientId=cid,
         )
-        pb.setGravity(0, 0, -9.8, physicsClientId=cid)
-        pb.setDefaultContactERP(0.9, physicsClientId=cid)
-        bodies = pb.loadMJCF(path, physicsClientId=cid)
-        if self._geometry is None:  # the structure is the same for every geometry: parse once
-            joints, links = {}, {}
-            for body in bodies:
-                for j in range(pb.getNumJoints(body, physicsClientId=cid)):
-                    info = pb.getJointInfo(body, j, physicsClientId=cid)
-                    joints[info[1].decode()] = (body, j)
-                    links[info[12].decode()] = (body, j)
-            self._body, self._slider = joints["slider"]
-            self._hinges = [joints["hinge"][1]] + ([joints["hinge2"][1]] if self._double else [])
-            self._all_joints = list(range(pb.getNumJoints(self._body, physicsClientId=cid)))
-            self._joints = [self._slider]  # the actuated joint (for benchmarks)
-            self._links = {name: j for name, (_, j) in links.items()}
-            self._pole2 = self._links["pole2"] if self._double else None
+        pb.setGravity(0, 0, -GRAVITY, physicsClientId=cid)
+        pb.setDefaultContactERP(CONTACT_ERP, physicsClientId=cid)
+        bodies = pb.loadMJCF(self._path, flags=LOAD_FLAGS, physicsClientId=cid)
+        if self._geometry is None:  # the same structure for every geometry: parse once
+            self._index(bodies)
+        elif self._body not in bodies:
+            raise RuntimeError(f"reloaded {self.pendulum.xml} has bodies {bodies}, expected {self._body}")
         n = len(self._all_joints)
-        pb.setJointMotorControlArray(  # every motor off, as Roboschool's addToScene
+        pb.setJointMotorControlArray(  # every motor off, as robot_bases.addToScene
             self._body,
             self._all_joints,
             pb.POSITION_CONTROL,
@@ -174,88 +254,131 @@ class PendulumEnv(RandomizedEnv):
         )
         self._geometry = geometry
 
+    def _index(self, bodies) -> None:
+        cid = self._cid
+        joints, links = {}, {}
+        for body in bodies:
+            for j in range(pb.getNumJoints(body, physicsClientId=cid)):
+                info = pb.getJointInfo(body, j, physicsClientId=cid)
+                joints[info[1].decode()] = (body, j)
+                links[info[12].decode()] = j
+        self._body, self._slider = joints["slider"]
+        self._hinges = [joints[h][1] for h in self.pendulum.hinges]
+        self._read = [self._slider, *self._hinges]  # joint states read per step
+        self._all_joints = list(range(pb.getNumJoints(self._body, physicsClientId=cid)))
+        self._joints = [self._slider]  # the actuated joint (benchmarks)
+        self._links = links
+        self._pole2 = links["pole2"] if self._double else -1
+        nh = len(self._hinges)
+        self._hinge_zeros, self._hinge_gains = [0.0] * nh, [0.1] * nh
+        self._rest = [[0.0]] * (nh + 1)  # zero velocities of slider and hinges
+
     def loaded_geometry(self) -> dict[str, float]:
-        """The geometry read back from the simulation (for tests), in metres.
+        """The geometry read back from the simulation, in metres (float32 precision).
 
-        Capsule dimensions from ``getVisualShapeData`` (``getCollisionShapeData``
-        segfaults on these MJCF bodies in pybullet 3.2.7).
+        Capsule dimensions from ``getVisualShapeData`` (``getCollisionShapeData`` crashes
+        on these MJCF bodies in pybullet 3.2.7); for IDP also the upper hinge's height in
+        the zero pose.
         """
-        cid, body = self._cid, self._body
-        dims = {
-            row[1]: row[3] for row in pb.getVisualShapeData(body, physicsClientId=cid)
-        }  # (length, radius)
-        if self._double:
-            return {
-                "pole1_length": dims[self._links["pole"]][0],
-                "pole2_length": dims[self._links["pole2"]][0],
-            }
-        return {"cart_size": dims[self._links["cart"]][1], "pole_length": dims[self._links["pole"]][0]}
+        cid, body, links = self._cid, self._body, self._links
+        dims = {row[1]: row[3] for row in pb.getVisualShapeData(body, physicsClientId=cid)}
+        if not self._double:
+            return {"cart_size": dims[links["cart"]][1], "pole_length": dims[links["pole"]][0]}
+        return {
+            "pole1_length": dims[links["pole"]][0],
+            "pole2_length": dims[links["pole2"]][0],
+            "hinge2_height": self._hinge2_height(),
+        }
 
-    # -- RandomizedEnv hooks -------------------------------------------------------------
+    def _hinge2_height(self) -> float:
+        """Height of the upper hinge with every joint at 0 (restores the current state)."""
+        cid, body = self._cid, self._body
+        saved = pb.saveState(physicsClientId=cid)
+        try:
+            for j in self._all_joints:
+                pb.resetJointState(body, j, 0.0, 0.0, physicsClientId=cid)
+            return pb.getLinkState(body, self._hinges[1], physicsClientId=cid)[4][2]  # joint frame
+        finally:
+            pb.restoreState(saved, physicsClientId=cid)
+            pb.removeState(saved, physicsClientId=cid)
+
+    # -- RandomizedEnv hooks ---------------------------------------------------------------
     def _apply_params(self, values: np.ndarray) -> None:
         geometry = tuple(float(v) for v in values)
         if geometry != self._geometry:
             self._load(geometry)
         if self._double:
             l1, l2 = geometry
+            upright = l1 + l2  # H: the upper tip's height, upright
             self._half_l2 = l2 / 2
-            self._upright = l1 + l2
-        else:
-            self._half_l2 = self._upright = None
+            self._end = upright * ROBOSCHOOL_END_HEIGHT / NOMINAL_TIP_HEIGHT
+            self._target = upright + TARGET_ABOVE_TIP
 
     def _reset_model(self) -> np.ndarray:
         cid, body = self._cid, self._body
-        # The whole state of these models is their joints' (no contacts): reset them all.
-        pb.resetJointState(body, self._slider, targetValue=0.0, targetVelocity=0.0, physicsClientId=cid)
-        u = self.np_random.uniform(-0.1, 0.1, size=len(self._hinges))
-        for j, q in zip(self._hinges, u, strict=True):
-            pb.resetJointState(body, j, targetValue=float(q), targetVelocity=0.0, physicsClientId=cid)
-        pb.setJointMotorControlArray(
+        u = self.np_random.uniform(-INIT_NOISE, INIT_NOISE, size=len(self._hinges))
+        # The whole state of these models is their joints' (fixed base, no contacts):
+        # Roboschool's restoreState of the initial state amounts to resetting the slider.
+        pb.resetJointStatesMultiDof(
+            body,
+            self._read,  # slider, hinges
+            [[0.0], *([float(q)] for q in u)],
+            self._rest,
+            physicsClientId=cid,
+        )
+        pb.setJointMotorControlArray(  # Joint.reset_position → disable_motor
             body,
             self._hinges,
             pb.POSITION_CONTROL,
-            targetPositions=[0.0] * len(self._hinges),
-            forces=[0.0] * len(self._hinges),
+            targetPositions=self._hinge_zeros,
+            targetVelocities=self._hinge_zeros,
+            positionGains=self._hinge_gains,
+            velocityGains=self._hinge_gains,
+            forces=self._hinge_zeros,
             physicsClientId=cid,
         )
-        return self._calc_state()
+        return self._observe()
 
     def _step_model(self, action):
-        cid, body = self._cid, self._body
-        a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        try:
+            a = float(action[0])
+        except (TypeError, IndexError):
+            a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
         if not math.isfinite(a):
             raise ValueError(f"action must be finite, got {action!r}")
         a = 1.0 if a > 1.0 else -1.0 if a < -1.0 else a
+        cid = self._cid
         pb.setJointMotorControl2(
-            body, self._slider, pb.TORQUE_CONTROL, force=self.spec_.gain * a, physicsClientId=cid
+            self._body, self._slider, pb.TORQUE_CONTROL, force=self._gain * a, physicsClientId=cid
         )
         pb.stepSimulation(physicsClientId=cid)
-        obs = self._calc_state()
+        obs = self._observe()
         if not self._double:
-            return obs, 1.0, bool(abs(self._theta) > 0.2)
-        h = self._pos_y + self._half_l2
-        target = self._upright + TARGET_ABOVE_TIP
-        dist_penalty = 0.01 * self._pos_x**2 + (h - target) ** 2
-        vel_penalty = 1e-3 * self._v1**2 + 5e-3 * self._v2**2
-        return obs, float(10.0 - dist_penalty - vel_penalty), bool(h <= self._upright * END_FRACTION)
+            return obs, 1.0, abs(self._theta) > 0.2
+        h = self._y2 + self._half_l2
+        dist_penalty = 0.01 * self._x2**2 + (h - self._target) ** 2
+        vel_penalty = 0.0  # Roboschool: 1e-3·v1² + 5e-3·v2² commented out (bullet3 #1040)
+        return obs, 10.0 - dist_penalty - vel_penalty, h <= self._end
 
-    def _calc_state(self) -> np.ndarray:
+    def _observe(self) -> np.ndarray:
+        """The observation, from one ``getJointStates`` (and for IDP one ``getLinkState``).
+
+        Also keeps θ (IP) or the upper pole's centre x₂, y₂ (IDP) for the reward.
+        """
         cid, body = self._cid, self._body
-        states = pb.getJointStates(body, [self._slider, *self._hinges], physicsClientId=cid)
-        x, vx = states[0][0], states[0][1]
-        theta, theta_dot = states[1][0], states[1][1]
-        self._theta = theta
         if not self._double:
+            (x, vx, _, _), (theta, theta_dot, _, _) = pb.getJointStates(body, self._read, physicsClientId=cid)
+            self._theta = theta
             return np.array([x, vx, math.cos(theta), math.sin(theta), theta_dot], dtype=np.float32)
-        gamma, gamma_dot = states[2][0], states[2][1]
-        pos = pb.getLinkState(body, self._pole2, physicsClientId=cid)[0]
-        self._pos_x, self._pos_y = pos[0], pos[2]
-        self._v1, self._v2 = theta_dot, gamma_dot
+        (x, vx, _, _), (theta, theta_dot, _, _), (gamma, gamma_dot, _, _) = pb.getJointStates(
+            body, self._read, physicsClientId=cid
+        )
+        self._x2, _, self._y2 = pb.getLinkState(body, self._pole2, physicsClientId=cid)[0]
         return np.array(
             [
                 x,
                 vx,
-                self._pos_x,
+                self._x2,
                 math.cos(theta),
                 math.sin(theta),
                 theta_dot,
@@ -267,7 +390,5 @@ class PendulumEnv(RandomizedEnv):
         )
 
     def close(self):
-        if getattr(self, "_cid", None) is not None and pb.isConnected(self._cid):
-            pb.disconnect(self._cid)
-        self._cid = None
         self._finalizer()
+        super().close()

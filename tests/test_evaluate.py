@@ -1,0 +1,170 @@
+"""`mrpo evaluate`: grids, checkpoint loading (train and Tune layouts), normalisation, determinism."""
+
+import os
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mrpo_rllib.cli import main
+from mrpo_rllib.evaluate import (
+    evaluate,
+    evaluate_points,
+    grid_points,
+    load_policy,
+    resolve_checkpoint,
+)
+from mrpo_rllib.train import TrainSettings, train
+
+
+@pytest.fixture(scope="module")
+def run_dir(ray_local, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval_runs")
+    s = TrainSettings(
+        task="CartPole",
+        algo="mrpo",
+        seed=0,
+        iterations=2,
+        episodes_per_iteration=8,
+        num_env_runners=0,
+        num_epochs=2,
+        minibatch_size=64,
+        out=str(out),
+    )
+    return train(s, argv=["mrpo", "train"], echo=lambda *a: None)
+
+
+# -- grids (no Ray) ---------------------------------------------------------------------------
+def test_cartpole_test_grid_is_length_by_mass_with_force_fixed():
+    g = grid_points("CartPole", "test", 2)
+    assert list(g.columns) == ["force_mag", "pole_length", "pole_mass"]
+    assert len(g) == 4
+    assert (g["force_mag"] == 10.0).all()
+    assert sorted(zip(g["pole_length"], g["pole_mass"], strict=True)) == [(1, 1), (1, 6), (6, 1), (6, 6)]
+
+
+def test_cartpole_train_grid_keeps_force_at_nominal():
+    g = grid_points("CartPole", "train", 3)
+    assert len(g) == 9
+    assert (g["force_mag"] == 10.0).all()
+    assert sorted(g["pole_length"].unique()) == pytest.approx([0.05, 0.525, 1.0])
+
+
+def test_two_parameter_grid_and_single_point():
+    g = grid_points("Hopper", "test", 3)
+    assert len(g) == 9
+    assert sorted(g["density"].unique()) == pytest.approx([1.0, 375.5, 750.0])
+    one = grid_points("Hopper", "train", 1)
+    assert one.to_dict("records") == [{"density": 1000.0, "friction": 0.8}]
+
+
+def test_grid_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="grid must be"):
+        grid_points("CartPole", "val", 2)
+    with pytest.raises(ValueError, match="points must be"):
+        grid_points("CartPole", "test", 0)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def test_missing_checkpoint_names_the_path(tmp_path, capsys):
+    missing = str(tmp_path / "no" / "such" / "checkpoint")
+    with pytest.raises(FileNotFoundError, match=re.escape(missing)):
+        evaluate(missing, "test", 2, 1)
+    assert main(["evaluate", missing, "--points", "2"]) == 2
+    assert missing in capsys.readouterr().err
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(empty))):
+        resolve_checkpoint(empty)
+
+
+def test_resolves_train_and_tune_layouts(run_dir, tmp_path):
+    ckpt = os.path.join(run_dir, "checkpoint")
+    assert resolve_checkpoint(run_dir) == ckpt
+    assert resolve_checkpoint(ckpt) == ckpt
+    trial = tmp_path / "mrpo__CartPole__kappa0.25-2__seed0"
+    for n in (1, 2, 10):
+        shutil.copytree(ckpt, trial / f"checkpoint_{n:06d}")
+    assert resolve_checkpoint(trial) == str(trial / "checkpoint_000010")
+    # The same policy whichever layout it is loaded from.
+    points = [(0, {"force_mag": 10.0, "pole_length": 1.0, "pole_mass": 1.0})]
+    a = evaluate_points(load_policy(ckpt), points, episodes=2, seed=1)
+    b = evaluate_points(load_policy(trial / "checkpoint_000002"), points, episodes=2, seed=1)
+    assert a == b
+
+
+def test_observations_are_normalised_with_frozen_checkpoint_statistics(run_dir):
+    import gymnasium as gym
+    from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+
+    from mrpo_rllib.envs import register_envs
+
+    policy = load_policy(run_dir)
+    assert policy.task == "CartPole"
+    filt = policy.env_to_module.connectors[0]._filters[None]
+    n_before, mean_before = filt.running_stats.n, np.array(filt.running_stats.mean)
+    assert n_before > 0  # statistics gathered during training were restored
+
+    register_envs()
+    env = gym.make("mrpo/CartPole-v0")
+    obs, info = env.reset(seed=0)
+    ep = SingleAgentEpisode(observation_space=env.observation_space, action_space=env.action_space)
+    ep.add_env_reset(observation=obs, infos=info)
+    batch = policy.env_to_module(
+        rl_module=policy.module, batch={}, episodes=[ep], explore=False, shared_data={}
+    )
+    rs = filt.running_stats
+    expected = np.clip((obs - rs.mean) / (rs.std + 1e-8), -10, 10)
+    fed = batch["obs"].numpy()[0]
+    np.testing.assert_allclose(fed, expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(fed, obs)
+
+    evaluate_points(policy, [(0, {"force_mag": 10.0, "pole_length": 1.0, "pole_mass": 1.0})], 2, seed=0)
+    assert filt.running_stats.n == n_before
+    np.testing.assert_array_equal(np.array(filt.running_stats.mean), mean_before)
+
+
+# -- evaluation on Ray ------------------------------------------------------------------------------
+def test_two_by_two_test_grid(run_dir):
+    df = evaluate(os.path.join(run_dir, "checkpoint"), "test", points=2, episodes=2, seed=3)
+    assert len(df) == 4
+    assert list(df.columns) == [
+        "force_mag",
+        "pole_length",
+        "pole_mass",
+        "return_mean",
+        "return_std",
+        "return_min",
+        "length_mean",
+        "episodes",
+    ]
+    pd.testing.assert_frame_equal(
+        df[["force_mag", "pole_length", "pole_mass"]], grid_points("CartPole", "test", 2)
+    )
+    assert np.isfinite(df.drop(columns="episodes").to_numpy()).all()
+    assert (df["episodes"] == 2).all()
+    # CartPole pays 1 per step: an episode's return is its length.
+    np.testing.assert_allclose(df["return_mean"], df["length_mean"])
+    assert (df["return_min"] <= df["return_mean"]).all()
+
+
+def test_same_seed_same_numbers(run_dir):
+    a = evaluate(run_dir, "test", points=2, episodes=2, seed=5)
+    b = evaluate(run_dir, "test", points=2, episodes=2, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    s1 = evaluate(run_dir, "train", points=2, episodes=2, seed=5, deterministic=False)
+    s2 = evaluate(run_dir, "train", points=2, episodes=2, seed=5, deterministic=False)
+    pd.testing.assert_frame_equal(s1, s2)
+
+
+def test_cli_writes_csv(run_dir, tmp_path, capsys):
+    out = tmp_path / "eval.csv"
+    assert (
+        main(["evaluate", run_dir, "--grid", "train", "--points", "2", "--episodes", "1", "--out", str(out)])
+        == 0
+    )
+    df = pd.read_csv(out)
+    assert len(df) == 4 and (df["episodes"] == 1).all()
+    assert "CartPole, train grid" in capsys.readouterr().out

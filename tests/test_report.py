@@ -1,0 +1,274 @@
+"""`mrpo report`: collection of a real tree of runs, Table 2, figures, monotonicity audit."""
+
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mrpo_rllib.cli import main
+from mrpo_rllib.report import (
+    RUN_COLUMNS,
+    bootstrap_ci,
+    collect,
+    monotonicity,
+    plot_curves,
+    plot_heatmaps,
+    report,
+    table2,
+)
+from mrpo_rllib.train import TrainSettings, train
+
+FAILED = "dr__CartPole__kappanone__seed0"
+SHORT = os.path.join("older", "mrpo__CartPole__kappa0.25-2__seed1")
+TUNE_TRIAL = os.path.join("sweep", "epopt__CartPole__kappanone__seed2")
+
+
+def _train(out, algo, seed, kappa=(0.25, 2.0)):
+    s = TrainSettings(
+        task="CartPole",
+        algo=algo,
+        seed=seed,
+        iterations=3,
+        episodes_per_iteration=8,
+        num_env_runners=0,
+        num_epochs=2,
+        minibatch_size=64,
+        kappa_start=kappa[0],
+        kappa_end=kappa[1],
+        out=str(out),
+    )
+    return train(s, argv=["mrpo", "train", "--algo", algo, "--seed", str(seed)], echo=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def tree(ray_local, tmp_path_factory):
+    """5 real runs (MRPO κ 0.25→2 and EPOpt × seeds 0, 1; MRPO κ=5 seed 0), plus:
+    a failed trial (error.txt, empty progress.csv), a shorter duplicate of a run in a
+    subdirectory, and a Tune-style trial (experiment.yaml budget, checkpoint_000NNN,
+    a retried failure in error.txt)."""
+    root = tmp_path_factory.mktemp("runs")
+    dirs = {}
+    for algo in ("mrpo", "epopt"):
+        for seed in (0, 1):
+            dirs[(algo, seed)] = _train(root, algo, seed)
+    dirs[("mrpo5", 0)] = _train(root, "mrpo", 0, kappa=(5.0, 5.0))
+
+    failed = root / FAILED
+    failed.mkdir()
+    (failed / "progress.csv").write_text("")
+    (failed / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-01-01)\nTraceback ...\nRuntimeError: node died\n"
+    )
+
+    short = root / SHORT
+    shutil.copytree(dirs[("mrpo", 1)], short)
+    prog = pd.read_csv(short / "progress.csv")
+    prog.head(2).to_csv(short / "progress.csv", index=False)
+
+    sweep = root / "sweep"
+    trial = root / TUNE_TRIAL
+    trial.mkdir(parents=True)
+    (sweep / "experiment.yaml").write_text(
+        "name: sweep\ntask: CartPole\nalgorithms: [epopt]\nseeds: [2]\nbudget: {iterations: 3}\n"
+        "episodes_per_iteration: 8\nenv_runners_per_trial: 0\nevaluation: {points: 2, episodes: 1}\n"
+    )
+    (sweep / "command.txt").write_text("mrpo tune sweep.yaml\n")
+    src = dirs[("epopt", 0)]
+    for f in ("progress.csv", "episodes.csv"):
+        shutil.copy(os.path.join(src, f), trial / f)
+    shutil.copytree(os.path.join(src, "checkpoint"), trial / "checkpoint_000002")
+    (trial / "error.txt").write_text("Failure # 1 (occurred at 2026-01-01)\nRuntimeError: worker lost\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def reported(tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    written = report(str(tree), str(out), eval_points=2, eval_episodes=1, echo=lambda *a: None, argv=["mrpo"])
+    return out, written
+
+
+# -- step 1 ------------------------------------------------------------------------------------------
+def test_collect_lists_failed_short_and_duplicate_runs(tree):
+    col = collect(str(tree))
+    assert len(col.infos) == 8
+    runs = col.runs
+    assert list(runs.columns) == RUN_COLUMNS
+    complete = runs[runs["complete"]]
+    assert complete["run_dir"].nunique() == 6  # 5 trained + the Tune-style trial
+    assert len(complete) == 6 * 3
+    # The shorter copy stays in the table, marked incomplete; the failed trial has no rows.
+    assert set(runs.loc[~runs["complete"], "run_dir"]) == {str(tree / SHORT)}
+    inc = col.incomplete.set_index("run_dir")
+    assert set(inc.index) == {str(tree / FAILED), str(tree / SHORT)}
+    assert "empty progress.csv" in inc.loc[str(tree / FAILED), "reason"]
+    assert "node died" in inc.loc[str(tree / FAILED), "reason"]
+    assert inc.loc[str(tree / SHORT), "reason"].startswith("2 of 3 iterations")
+    trials = col.trials.set_index("run_dir")
+    tune = trials.loc[str(tree / TUNE_TRIAL)]
+    assert tune["complete"] and tune["source"] == "tune"
+    assert "1 failure" in tune["reason"]
+    assert tune["checkpoint"].endswith("checkpoint_000002")
+    assert set(runs["kappa"]) == {"0.25-2", "5", "none"}
+    assert runs["worst10_se"].notna().all() and (runs["worst10_se"] >= 0).all()
+
+
+def test_unknown_budget_falls_back_to_peers(tmp_path):
+    for seed, n in ((0, 3), (1, 2)):
+        d = tmp_path / f"dr__CartPole__kappanone__seed{seed}"
+        d.mkdir()
+        pd.DataFrame(
+            {
+                "training_iteration": range(1, n + 1),
+                "num_env_steps_sampled_lifetime": [100 * i for i in range(1, n + 1)],
+                "mrpo/return_mean": [10.0 * i for i in range(1, n + 1)],
+                "mrpo/return_worst10": [1.0] * n,
+                "mrpo/return_min": [1.0] * n,
+                "mrpo/kept_fraction": [1.0] * n,
+            }
+        ).to_csv(d / "progress.csv", index=False)
+    col = collect(str(tmp_path))
+    assert list(col.incomplete["seed"]) == [1]
+    assert "other dr runs of CartPole" in col.incomplete["reason"][0]
+    # A second complete copy of seed 0 elsewhere in the tree is a duplicate, not a new seed.
+    shutil.copytree(
+        tmp_path / "dr__CartPole__kappanone__seed0", tmp_path / "z" / "dr__CartPole__kappanone__seed0"
+    )
+    inc = collect(str(tmp_path)).incomplete
+    dup = inc[inc["run_dir"] == str(tmp_path / "z" / "dr__CartPole__kappanone__seed0")]
+    assert dup["reason"].iloc[0].startswith("duplicate of")
+
+
+# -- step 2 --------------------------------------------------------------------------------------------
+def _direct_table2(runs, last):
+    c = runs[runs["complete"]].sort_values(["run_dir", "iteration"])
+    w = c.groupby("run_dir").tail(last)
+    per_seed = w.groupby(["task", "algo", "kappa", "seed"])[["return_mean", "return_worst10"]].mean()
+    return per_seed, per_seed.groupby(level=["task", "algo", "kappa"]).agg(["mean", "std", "count"])
+
+
+@pytest.mark.parametrize("last", [50, 2])
+def test_table2_equals_direct_pandas(reported, last):
+    out, _ = reported
+    runs = pd.read_parquet(out / "runs.parquet")
+    t2 = (
+        pd.read_csv(out / "table2.csv", dtype={"kappa": str}) if last == 50 else table2(runs, last=last)
+    ).set_index(["task", "algo", "kappa"])
+    per_seed, direct = _direct_table2(runs, last)
+    assert (
+        set(t2.index)
+        == set(direct.index)
+        == {
+            ("CartPole", "mrpo", "0.25-2"),
+            ("CartPole", "mrpo", "5"),
+            ("CartPole", "epopt", "none"),
+        }
+    )
+    for key, row in t2.iterrows():
+        d = direct.loc[key]
+        assert row["n_seeds"] == d[("return_mean", "count")]
+        assert row["avg_mean"] == pytest.approx(d[("return_mean", "mean")])
+        assert row["worst_mean"] == pytest.approx(d[("return_worst10", "mean")])
+        if row["n_seeds"] > 1:
+            assert row["avg_std"] == pytest.approx(d[("return_mean", "std")])
+            assert row["worst_std"] == pytest.approx(d[("return_worst10", "std")])
+        else:
+            assert np.isnan(row["avg_std"])
+        assert row["window_min"] == row["window_max"] == min(last, 3)
+        seeds = per_seed.loc[key]
+        lo, hi = bootstrap_ci(seeds["return_mean"].to_numpy())
+        assert (row["avg_ci_low"], row["avg_ci_high"]) == pytest.approx((lo, hi))
+        assert lo <= row["avg_mean"] <= hi
+    assert t2.loc[("CartPole", "epopt", "none"), "seeds"] == "0 1 2"
+
+
+def test_outputs_and_report_md(reported):
+    out, written = reported
+    for name in (
+        "runs.parquet",
+        "runs.csv",
+        "incomplete.csv",
+        "trials.csv",
+        "table2.md",
+        "table2.csv",
+        "monotonicity.csv",
+        "eval_test.csv",
+        "report.md",
+        "fig1_CartPole.png",
+        "fig2_CartPole.png",
+        "fig3_CartPole.png",
+    ):
+        assert os.path.getsize(out / name) > 0, name
+    with open(out / "fig1_CartPole.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert written["panels"] == {"fig1_CartPole.png": 2, "fig2_CartPole.png": 3, "fig3_CartPole.png": 2}
+    md = (out / "report.md").read_text()
+    for piece in (
+        "table2.md",
+        "fig1_CartPole.png",
+        "fig2_CartPole.png",
+        "fig3_CartPole.png",
+        "monotonicity.csv",
+        "**CartPole: partial sweep**",
+        "MRPO κ=5 misses seed(s) 1, 2",
+        "PPO-DR misses seed(s) 0, 1, 2",
+        FAILED,
+        "node died",
+        "mrpo train --algo epopt --seed 1",
+        "mrpo tune sweep.yaml",
+        "budget: {iterations: 3}",
+    ):
+        assert piece in md, piece
+    ev = pd.read_csv(out / "eval_test.csv")
+    assert ev["run_dir"].nunique() == 6 and len(ev) == 6 * 4
+    assert (ev["force_mag"] == 10).all() and set(ev["pole_length"]) == {1.0, 6.0}
+
+
+def test_plot_functions_return_panels(reported):
+    out, _ = reported
+    runs = pd.read_parquet(out / "runs.parquet")
+    fig, panels = plot_curves(runs, "CartPole")
+    assert len(panels) == 2 and len(panels[0].get_lines()) == 3  # one line per (algo, κ)
+    fig, panels = plot_curves(runs, "CartPole", by_kappa_only=True)
+    assert len(panels) == 2 and len(panels[1].get_lines()) == 2
+    ev = pd.read_csv(out / "eval_test.csv", dtype={"kappa": str})
+    fig, panels = plot_heatmaps(ev, "CartPole")
+    assert len(panels) == 3
+    assert all(len(ax.images) == 1 for ax in panels)
+    clims = {ax.images[0].get_clim() for ax in panels}
+    assert len(clims) == 1  # one colour scale
+
+
+def test_monotonicity_hand_computed():
+    runs = pd.DataFrame(
+        {
+            "run_dir": "r",
+            "algo": "mrpo",
+            "task": "CartPole",
+            "kappa": "1",
+            "seed": 0,
+            "complete": True,
+            "iteration": [1, 2, 3, 4, 5],
+            "return_worst10": [10.0, 8.0, 9.0, 5.0, 4.0],
+            "worst10_se": [0.1, 0.1, 0.1, 0.1, 1.0],
+        }
+    )
+    m = monotonicity(runs).iloc[0]
+    assert m["transitions"] == 4 and m["falls"] == 3
+    # Noise of the last fall (5 -> 4): 2*sqrt(0.1^2 + 1^2) = 2.01 > 1: not significant.
+    assert m["significant_falls"] == 2 and m["significant_fall_rate"] == pytest.approx(0.5)
+    assert m["largest_fall"] == 4.0
+    assert m["longest_fall"] == 2 and m["longest_fall_start"] == 3 and m["longest_fall_drop"] == 5.0
+    runs["worst10_se"] = np.nan
+    m = monotonicity(runs).iloc[0]
+    assert np.isnan(m["significant_falls"]) and m["falls"] == 3
+
+
+def test_cli_no_eval(tree, tmp_path):
+    out = tmp_path / "rep"
+    assert main(["report", str(tree), "--out", str(out), "--no-eval"]) == 0
+    assert not (out / "fig2_CartPole.png").exists()
+    assert "Skipped (`--no-eval`)" in (out / "report.md").read_text()
+    assert main(["report", str(tmp_path / "nothing"), "--out", str(out)]) == 2
