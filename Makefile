@@ -15,11 +15,14 @@ CONFIG   ?= tune_configs/smoke.yaml
 STORAGE  ?= $(OUT)/tune
 RUNS     ?= $(OUT)
 CLUSTER  ?= cluster/aws.yaml
+BENCH    ?= full
+SMALL    ?= tune_configs/small_cartpole.yaml tune_configs/small_invertedpendulum.yaml
 
-.PHONY: help install test test-slow lint format train tune cluster-up cluster-down env-bench clean
+.PHONY: help install install-bench test test-slow lint format train tune report reproduce-small bench \
+	cluster-up cluster-down env-bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
 	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS='$(SEEDS)' ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -30,7 +33,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 install: $(VENV)/.installed ## create .venv with the pinned requirements and the package (editable)
 
-test: install ## run the fast test suite (what CI runs)
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
+	$(BIN)/pip install -q -r requirements-bench.txt
+	touch $@
+
+install-bench: $(VENV)/.bench-installed ## add the benchmark-only dependencies (Stable-Baselines3)
+
+test: install install-bench ## run the fast test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
 test-slow: install ## run only the slow learning tests
@@ -52,6 +61,16 @@ train: install ## short training run on embedded Ray: TASK, ALGO, SEEDS, ITERS, 
 
 tune: install ## run the sweep CONFIG on the cluster at RAY_ADDRESS (else embedded Ray) into STORAGE
 	$(BIN)/mrpo tune $(CONFIG) --storage $(STORAGE)
+
+report: install ## Table 2, Figures 1-3, audit from every run under RUNS into OUT/report
+	$(BIN)/mrpo report $(RUNS) --out $(OUT)/report
+
+reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds (~1 h on 2 cores), then the report
+	for config in $(SMALL); do $(BIN)/mrpo tune $$config --storage $(OUT)/small || exit 1; done
+	$(BIN)/mrpo report $(OUT)/small --out $(OUT)/small/report
+
+bench: install-bench ## speed figures against references (BENCH=full|quick|tiny) into OUT/bench.json
+	$(BIN)/mrpo bench $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
 
 cluster-up: install ## start the AWS cluster of cluster/aws.yaml (needs AWS credentials)
 	$(BIN)/ray up -y $(CLUSTER)

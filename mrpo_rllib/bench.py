@@ -48,6 +48,8 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
+from mrpo_rllib.algorithms.mrpo import DEFAULT_ENVS_PER_ENV_RUNNER
+
 PYBULLET_TASKS = ("Walker2d", "Hopper", "HalfCheetah", "InvertedPendulum", "InvertedDoublePendulum")
 TRAIN_TASKS = ("Hopper", "CartPole")
 SB3_MISSING = "stable-baselines3 not installed (pip install -r requirements-bench.txt)"
@@ -57,6 +59,9 @@ GOALS = {
     "selection_share": "<= 0.01",
     "mrpo_vs_dr_iteration": "<= 1.0",
 }
+
+
+PER_CORE, AS_OURS = 0, -1  # symbolic SB3 env counts (see BenchSettings.sb3_variants)
 
 
 class MissingBenchDependency(RuntimeError):
@@ -77,7 +82,15 @@ class BenchSettings:
     env_runners: tuple[int, ...] = (0, 1, 2)  # ours with this many env runners
     mrpo_env_runners: int = 2  # MRPO vs DR compared at this many env runners
     # SB3 variants: (vec env class, number of envs); 0 envs means one per core.
-    sb3_variants: tuple[tuple[str, int], ...] = (("DummyVecEnv", 1), ("DummyVecEnv", 0), ("SubprocVecEnv", 0))
+    envs_per_env_runner: int = DEFAULT_ENVS_PER_ENV_RUNNER  # ours: envs stepped as one batch
+    # SB3 variants: (vec env class, number of envs); PER_CORE: one per core, AS_OURS: as many
+    # as one of our env runners steps together (the same batch width for the policy).
+    sb3_variants: tuple[tuple[str, int], ...] = (
+        ("DummyVecEnv", 1),
+        ("DummyVecEnv", PER_CORE),
+        ("SubprocVecEnv", PER_CORE),
+        ("DummyVecEnv", AS_OURS),
+    )
     minibatch_size: int = 256
     num_epochs: int = 10
     seed: int = 0
@@ -244,6 +257,7 @@ class OursRun:
             episodes_per_iteration=s.episodes_per_iteration,
             seed=s.seed,
             num_env_runners=num_env_runners,
+            num_envs_per_env_runner=s.envs_per_env_runner,
             minibatch_size=s.minibatch_size,
             num_epochs=s.num_epochs,
         )
@@ -345,7 +359,7 @@ class SB3Run:
         from mrpo_rllib.envs import get_task
 
         self.task, self.vec_env, self.s = task, vec_env, s
-        self.n_envs = n_envs or (os.cpu_count() or 1)
+        self.n_envs = {PER_CORE: os.cpu_count() or 1, AS_OURS: s.envs_per_env_runner}.get(n_envs, n_envs)
         cls = {"DummyVecEnv": DummyVecEnv, "SubprocVecEnv": SubprocVecEnv}[vec_env]
         t0 = time.perf_counter()
         venv = make_vec_env(
@@ -409,6 +423,7 @@ class SB3Run:
         n_steps = max(2, round(steps / self.n_envs))
         self._resize(n_steps)
         self.model.batch_size = min(self.s.minibatch_size, n_steps * self.n_envs)
+        learn0 = self._learn_s
         t0 = time.perf_counter()
         self.model.learn(total_timesteps=n_steps * self.n_envs, reset_num_timesteps=not self.iters)
         wall = time.perf_counter() - t0
@@ -416,6 +431,7 @@ class SB3Run:
             "wall_s": wall,
             "env_steps": n_steps * self.n_envs,
             "n_steps": n_steps,
+            "learn_time_s": self._learn_s - learn0,
             "load_avg_1min": _load()[0],
         }
         self.iters.append(it)

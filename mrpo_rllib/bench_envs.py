@@ -11,8 +11,12 @@ the task needs, on a fresh pybullet client with the same scene and physics setti
   and ``stepSimulation``; per episode, at the same step counts as ours, ``restoreState``,
   the same density/friction as our episode (``changeDynamics`` of the links with mass) and
   random initial joint angles. Same physics, so the same contacts and solver cost: the
-  ratio ours/raw is the price of our observation, reward and bookkeeping.
-- pendula (if :mod:`mrpo_rllib.envs.pendulum` imports): the model our environment loaded,
+  ratio ours/raw is the price of our observation, reward and bookkeeping. A third loop,
+  raw plus the three pybullet reads Roboschool's observation needs every step (joint
+  states, the torso's link state with velocity, the floor contacts), splits that price:
+  ``ceiling`` = that loop / raw is the best any such environment can reach,
+  ``ours_vs_queries`` = ours / that loop is what our own Python costs.
+- pendula: the model our environment loaded,
   stepped the same way; every episode reloads the MJCF (``resetSimulation`` +
   ``loadMJCF``), since the geometry rebuild is part of those tasks.
 
@@ -43,16 +47,6 @@ PENDULUM_TASKS = ("InvertedPendulum", "InvertedDoublePendulum")
 SEGMENT = 250  # steps per timed segment
 
 
-def available_tasks() -> list[str]:
-    """The locomotion tasks, and the pendula if their module imports."""
-    tasks = list(LOCOMOTION_TASKS)
-    try:
-        import mrpo_rllib.envs.pendulum  # noqa: F401
-    except Exception:  # another engineer's module: absent or broken must not stop the bench
-        return tasks
-    return tasks + list(PENDULUM_TASKS)
-
-
 def _ours(task: str, steps: int, seed: int):
     """Our env's segment times; the episodes as (length, parameter values); the unwrapped env (closed)."""
     env = gym.make(get_task(task).env_id)
@@ -77,8 +71,13 @@ def _ours(task: str, steps: int, seed: int):
     return np.diff(marks), list(zip(lengths, params, strict=True)), unwrapped
 
 
-def _raw_locomotion(task: str, steps: int, episodes, seed: int) -> np.ndarray:
-    """Raw pybullet stepping of the task's MJCF, written against pybullet only."""
+def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = False) -> np.ndarray:
+    """Raw pybullet stepping of the task's MJCF, written against pybullet only.
+
+    ``queries``: also make, every step, the three reads any environment with Roboschool's
+    observation needs (joint states, the torso's pose and velocity, the floor contacts),
+    without using them: the fastest such an environment could be.
+    """
     robot = loco.ROBOTS[task]
     cid = pb.connect(pb.DIRECT)
     try:
@@ -97,10 +96,14 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int) -> np.ndarray:
         pb.changeDynamics(floor, -1, lateralFriction=0.8, restitution=0.5, physicsClientId=cid)
         flags = pb.URDF_USE_SELF_COLLISION | pb.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
         (body,) = pb.loadMJCF(os.path.join(data, "mjcf", robot.xml), flags=flags, physicsClientId=cid)
-        joints, gains, massive = [], [], []
+        joints, gains, massive, moving, torso = [], [], [], [], 0
         for j in range(pb.getNumJoints(body, physicsClientId=cid)):
             pb.setJointMotorControl2(body, j, pb.POSITION_CONTROL, force=0, physicsClientId=cid)
-            name = pb.getJointInfo(body, j, physicsClientId=cid)[1].decode()
+            info = pb.getJointInfo(body, j, physicsClientId=cid)
+            name = info[1].decode()
+            torso = j if info[12] == b"torso" else torso
+            if info[2] != pb.JOINT_FIXED:
+                moving.append(j)
             if not (name.startswith("ignore") or name.startswith("jointfix")):
                 joints.append(j)
                 gains.append(robot.power * robot.power_coef.get(name, 100.0))
@@ -142,6 +145,10 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int) -> np.ndarray:
                 body, joints, pb.TORQUE_CONTROL, forces=forces[i], physicsClientId=cid
             )
             pb.stepSimulation(physicsClientId=cid)
+            if queries:
+                pb.getJointStates(body, moving, physicsClientId=cid)
+                pb.getLinkState(body, torso, computeLinkVelocity=1, physicsClientId=cid)
+                pb.getContactPoints(bodyA=body, bodyB=floor, physicsClientId=cid)
             k = resets.get(i + 1)
             if k is not None:
                 reset(k)
@@ -207,16 +214,25 @@ def measure_env(task: str, steps: int = 20000, seed: int = 0, repeats: int = 3) 
     of :data:`SEGMENT` (at least one segment).
     """
     steps = max(SEGMENT, steps - steps % SEGMENT)
-    ours_t, raw_t = [], []
+    ours_t, raw_t, query_t = [], [], []
     for _ in range(repeats):
         times, episodes, template = _ours(task, steps, seed)
         ours_t.append(times)
         if task in loco.ROBOTS:
             raw_t.append(_raw_locomotion(task, steps, episodes, seed))
+            query_t.append(_raw_locomotion(task, steps, episodes, seed, queries=True))
         else:
             raw_t.append(_raw_template(template, steps, episodes, seed))
     ours = steps / float(np.min(ours_t, axis=0).sum())
     raw = steps / float(np.min(raw_t, axis=0).sum())
+    extra = {}
+    if query_t:  # where the time goes: the reads the observation needs, then our Python
+        queries = steps / float(np.min(query_t, axis=0).sum())
+        extra = {
+            "raw_with_queries_steps_per_s": queries,
+            "ceiling": queries / raw,
+            "ours_vs_queries": ours / queries,
+        }
     return {
         "task": task,
         "steps": steps,
@@ -228,6 +244,7 @@ def measure_env(task: str, steps: int = 20000, seed: int = 0, repeats: int = 3) 
         "raw_steps_per_s_each": [steps / float(t.sum()) for t in raw_t],
         "episodes": len(episodes),
         "mean_episode_length": float(np.mean([length for length, _ in episodes])),
+        **extra,
     }
 
 
@@ -243,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    tasks = args.tasks or available_tasks()
+    tasks = args.tasks or [*LOCOMOTION_TASKS, *PENDULUM_TASKS]
     out = {}
     print(
         f"{'task':<24} {'ours steps/s':>12} {'raw steps/s':>12} {'ratio':>6} {'mean ep len':>11}", flush=True

@@ -50,6 +50,7 @@ def _cmd_train(args) -> int:
         kappa_end=args.kappa_end,
         kappa_ramp_iters=args.kappa_ramp_iters,
         num_env_runners=args.num_env_runners,
+        num_envs_per_env_runner=args.num_envs_per_env_runner,
         minibatch_size=args.minibatch_size,
         num_epochs=args.num_epochs,
         checkpoint_every=args.checkpoint_every,
@@ -72,8 +73,9 @@ def _cmd_bench(args) -> int:
     from mrpo_rllib.bench import MissingBenchDependency, bench
 
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    overrides = {} if args.envs_per_env_runner is None else {"envs_per_env_runner": args.envs_per_env_runner}
     try:
-        bench(mode, out=args.out)
+        bench(mode, out=args.out, **overrides)
     except MissingBenchDependency as e:
         print(f"mrpo bench: error: {e}", file=sys.stderr)
         return 2
@@ -138,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kappa-end", type=float, default=2.0)
     p.add_argument("--kappa-ramp-iters", type=int, default=100)
     p.add_argument("--num-env-runners", type=int, default=2, help="sampling processes (default 2)")
+    p.add_argument(
+        "--num-envs-per-env-runner",
+        type=int,
+        default=None,
+        help="envs each runner steps as one batch (default: MRPOConfig's, 16)",
+    )
     p.add_argument("--minibatch-size", type=int, default=256)
     p.add_argument("--num-epochs", type=int, default=10)
     p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N iterations")
@@ -161,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true", help="fewer steps and iterations (< 15 min on 2 cores)")
     size.add_argument("--tiny", action="store_true", help="seconds-scale smoke run (SB3 optional)")
     p.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
+    p.add_argument(
+        "--envs-per-env-runner", type=int, default=None, help="ours: envs per env runner (default 16)"
+    )
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("evaluate", help="roll a checkpoint out on a grid over the train or test range")

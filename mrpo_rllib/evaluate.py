@@ -165,7 +165,7 @@ def load_policy(checkpoint: str | os.PathLike) -> Policy:
     from ray.rllib.core.rl_module.rl_module import RLModule
     from ray.rllib.utils.checkpoints import Checkpointable
 
-    ckpt = resolve_checkpoint(checkpoint)
+    ckpt = os.path.abspath(resolve_checkpoint(checkpoint))  # RLlib reads a relative path as a URI
     task = checkpoint_task(ckpt)
     for sub in (_MODULE_PATH, _E2M_PATH, _M2E_PATH):
         if not os.path.isdir(os.path.join(ckpt, sub)):

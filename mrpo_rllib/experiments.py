@@ -92,6 +92,7 @@ class Experiment(_Strict):
     budget: Budget
     episodes_per_iteration: PositiveInt = 100
     env_runners_per_trial: Annotated[int, Field(ge=0)] = 1
+    envs_per_env_runner: PositiveInt | None = None  # None: MRPOConfig's default
     checkpoint_every: PositiveInt = 10
     max_failures: Annotated[int, Field(ge=0)] = 3
     max_concurrent_trials: PositiveInt | None = None

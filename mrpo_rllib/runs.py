@@ -84,6 +84,47 @@ def plot_curves(progress_csv: str, out_png: str, title: str = "") -> None:
     plt.close(fig)
 
 
+def write_summary(run_dir: str, title: str, command: str = "") -> str:
+    """``report.md`` of one run: its command, a per-iteration table and ``curves.png``."""
+    import pandas as pd
+
+    df = pd.read_csv(os.path.join(run_dir, "progress.csv"))
+    cols = {
+        "training_iteration": "iteration",
+        "num_env_steps_sampled_lifetime": "env steps",
+        "mrpo/return_mean": "average",
+        "mrpo/return_worst10": "10%-worst",
+        "mrpo/return_min": "min",
+        "mrpo/kept_fraction": "kept",
+        "mrpo/kappa": "κ",
+        "time_this_iter_s": "seconds",
+    }
+    t = df[[c for c in cols if c in df]].rename(columns=cols)
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+    for row in t.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:,.0f}" if isinstance(v, int) else f"{v:.2f}" for v in row) + " |")
+    last = t.tail(min(5, len(t)))
+    text = "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"Command: `{command}`" if command else "",
+            "",
+            f"Last {len(last)} iterations: average return {last['average'].mean():.1f}, "
+            f"10%-worst {last['10%-worst'].mean():.1f}.",
+            "",
+            "![curves](curves.png)",
+            "",
+            *lines,
+            "",
+        ]
+    )
+    path = os.path.join(run_dir, "report.md")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def fmt_iteration(result: Mapping[str, Any], seconds: float) -> str:
     """One readable line per iteration."""
     m = result["mrpo"]

@@ -18,6 +18,7 @@ the checkpoint a trial restarts from, so every file has each iteration exactly o
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -52,13 +53,15 @@ def trial_table(exp: Experiment) -> str:
 
 def _param_space(exp: Experiment) -> dict:
     from ray import tune
+    from ray.rllib.algorithms.algorithm_config import NotProvided
 
     from mrpo_rllib.algorithms import MRPOConfig
 
+    envs = NotProvided if exp.envs_per_env_runner is None else exp.envs_per_env_runner
     config = (
         MRPOConfig()
         .environment(exp.task)
-        .env_runners(num_env_runners=exp.env_runners_per_trial)
+        .env_runners(num_env_runners=exp.env_runners_per_trial, num_envs_per_env_runner=envs)
         .training(episodes_per_iteration=exp.episodes_per_iteration, **exp.training.kwargs())
         .debugging(log_level="ERROR")
     )
@@ -81,7 +84,7 @@ def drop_rows_after(path: str, iteration: int) -> int:
     with open(path, newline="") as f:
         text = f.read()
     if path.endswith(".csv"):
-        rows = list(csv.reader(text.splitlines()))
+        rows = list(csv.reader(io.StringIO(text, newline="")))  # quoted newlines stay in their field
         col = rows[0].index("training_iteration") if "training_iteration" in rows[0] else None
         if col is None:
             return 0

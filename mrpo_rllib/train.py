@@ -31,6 +31,7 @@ class TrainSettings:
     epopt_alpha: float = 0.1
     epopt_warmup_iters: int = 0
     num_env_runners: int = 2
+    num_envs_per_env_runner: int | None = None  # None: MRPOConfig's default
     minibatch_size: int = 256
     num_epochs: int = 10
     lr: float = 3e-4
@@ -46,6 +47,8 @@ class TrainSettings:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
         if self.num_env_runners < 0:
             raise ValueError(f"num_env_runners must be >= 0, got {self.num_env_runners}")
+        if self.num_envs_per_env_runner is not None and self.num_envs_per_env_runner < 1:
+            raise ValueError(f"num_envs_per_env_runner must be >= 1, got {self.num_envs_per_env_runner}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
@@ -57,12 +60,15 @@ class TrainSettings:
 
 def build_config(s: TrainSettings):
     """The MRPOConfig of a run."""
+    from ray.rllib.algorithms.algorithm_config import NotProvided
+
     from mrpo_rllib.algorithms import MRPOConfig
 
+    envs = NotProvided if s.num_envs_per_env_runner is None else s.num_envs_per_env_runner
     return (
         MRPOConfig()
         .environment(get_task(s.task).name, env_config={"task": get_task(s.task).name, "params": s.params})
-        .env_runners(num_env_runners=s.num_env_runners)
+        .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=envs)
         .training(
             selection=s.algo,
             kappa_start=s.kappa_start,
@@ -129,6 +135,8 @@ def train(s: TrainSettings, argv: list[str] | None = None, echo=print) -> str:
                 algo.save_to_path(os.path.abspath(os.path.join(run_dir, "checkpoint")))
         algo.save_to_path(os.path.abspath(os.path.join(run_dir, "checkpoint")))
         runs.plot_curves(progress, os.path.join(run_dir, "curves.png"), s.run_name)
+        with open(os.path.join(run_dir, "command.txt")) as f:
+            runs.write_summary(run_dir, s.run_name, f.read().strip())
         df = pd.DataFrame(rows)
         last = df.tail(min(5, len(df)))
         echo(
@@ -137,7 +145,7 @@ def train(s: TrainSettings, argv: list[str] | None = None, echo=print) -> str:
             f"10%-worst {last['mrpo/return_worst10'].mean():.1f}; "
             f"best average {df['mrpo/return_mean'].max():.1f}"
         )
-        echo(f"run directory: {run_dir} (progress.csv, episodes.csv, curves.png, checkpoint/)")
+        echo(f"run directory: {run_dir} (report.md, curves.png, progress.csv, episodes.csv, checkpoint/)")
     finally:
         if algo is not None:
             logdir = algo.logdir

@@ -168,3 +168,12 @@ def test_cli_writes_csv(run_dir, tmp_path, capsys):
     df = pd.read_csv(out)
     assert len(df) == 4 and (df["episodes"] == 1).all()
     assert "CartPole, train grid" in capsys.readouterr().out
+
+
+def test_relative_checkpoint_path(run_dir, monkeypatch):
+    # `make reproduce-small` passes paths relative to the repository (RLlib takes a relative
+    # path for a URI without a scheme unless it is made absolute first)
+    monkeypatch.chdir(os.path.dirname(run_dir))
+    rel = os.path.join(os.path.basename(run_dir), "checkpoint")
+    df = evaluate(rel, "test", points=1, episodes=1)
+    assert len(df) == 1 and df.attrs["checkpoint"] == rel

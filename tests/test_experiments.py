@@ -140,3 +140,20 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
         df = pd.read_csv(storage / "smoke" / t.name / "progress.csv")
         # each iteration exactly once, also those redone after the last checkpoint
         assert df["training_iteration"].tolist() == list(range(1, exp.budget.iterations + 1)), t.name
+
+
+def test_drop_rows_after_trims_progress_and_result_files(tmp_path):
+    from mrpo_rllib.sweep import drop_rows_after
+
+    csv_path = tmp_path / "progress.csv"
+    csv_path.write_text("a,training_iteration,b\r\n1,1,x\r\n2,2,y\r\n3,3,z\r\n4,2,w\r\n")
+    assert drop_rows_after(str(csv_path), 1) == 3
+    assert csv_path.read_bytes() == b"a,training_iteration,b\r\n1,1,x\r\n"
+    json_path = tmp_path / "result.json"
+    json_path.write_text("".join(f'{{"training_iteration": {i}, "v": {i * 10}}}\n' for i in (1, 2, 3)))
+    assert drop_rows_after(str(json_path), 2) == 1
+    assert [ln for ln in json_path.read_text().splitlines()] == [
+        '{"training_iteration": 1, "v": 10}',
+        '{"training_iteration": 2, "v": 20}',
+    ]
+    assert drop_rows_after(str(tmp_path / "missing.csv"), 0) == 0

@@ -47,17 +47,20 @@ def _progress(exp_dir):
     return out
 
 
-# The smoke sweep, long enough to be caught mid-run (its 3 iterations take about a second)
-# and checkpointing every 4 iterations, so that the killed trial redoes the iterations it
+# The smoke sweep, long enough to be caught mid-run (its 3 iterations of 10 episodes take
+# well under a second: M = 50 and 16 iterations take several seconds per trial), and
+# checkpointing every 4 iterations, so that the killed trial redoes the iterations it
 # reported after its last checkpoint.
-ITERATIONS, CHECKPOINT_EVERY = 12, 4
+ITERATIONS, CHECKPOINT_EVERY, EPISODES = 16, 4, 50
 
 
 def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
     nodes = cluster.node_ids()
     assert set(nodes) == {"head", "worker"}
     spec = yaml.safe_load(open(SMOKE))
-    spec.update(budget={"iterations": ITERATIONS}, checkpoint_every=CHECKPOINT_EVERY)
+    spec.update(
+        budget={"iterations": ITERATIONS}, checkpoint_every=CHECKPOINT_EVERY, episodes_per_iteration=EPISODES
+    )
     config = tmp_path / "smoke.yaml"
     config.write_text(yaml.safe_dump(spec))
     exp = load_experiment(config)

@@ -272,3 +272,78 @@ def test_cli_no_eval(tree, tmp_path):
     assert not (out / "fig2_CartPole.png").exists()
     assert "Skipped (`--no-eval`)" in (out / "report.md").read_text()
     assert main(["report", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+
+
+def test_train_writes_the_run_directory(tree):
+    run = tree / "mrpo__CartPole__kappa0.25-2__seed0"
+    for name in ("config.json", "command.txt", "progress.csv", "episodes.csv", "curves.png", "report.md"):
+        assert (run / name).stat().st_size > 0, name
+    assert (run / "checkpoint" / "rllib_checkpoint.json").is_file()
+    assert (run / "command.txt").read_text().startswith("mrpo train --algo mrpo --seed 0")
+    progress = pd.read_csv(run / "progress.csv")
+    assert progress["training_iteration"].tolist() == [1, 2, 3]
+    assert {"mrpo/return_worst10", "mrpo/kept_fraction", "num_env_steps_sampled_lifetime"} <= set(progress)
+    ledger = pd.read_csv(run / "episodes.csv")
+    assert list(ledger.columns) == [
+        "iteration",
+        "return",
+        "length",
+        "force_mag",
+        "pole_length",
+        "pole_mass",
+        "kept",
+    ]
+    assert ledger.groupby("iteration").size().tolist() == [8, 8, 8]
+    summary = (run / "report.md").read_text()
+    assert "![curves](curves.png)" in summary and summary.count("\n| ") == 1 + 3  # header + 3 iterations
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(ray_local, tmp_path_factory):
+    """The smoke sweep run for real by Tune (6 trials), plus one trial that failed for good:
+    a copy of a real trial cut after its first iteration, with Tune's error files."""
+    from mrpo_rllib.sweep import run_sweep
+
+    storage = tmp_path_factory.mktemp("tune")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run_sweep(os.path.join(root, "tune_configs", "smoke.yaml"), storage=str(storage), echo=lambda *a: None)
+    sweep = storage / "smoke"
+    src = sweep / "dr__CartPole__kappanone__seed0"
+    failed = sweep / "dr__CartPole__kappanone__seed9"
+    shutil.copytree(src, failed, ignore=shutil.ignore_patterns("checkpoint_*"))
+    pd.read_csv(src / "progress.csv").head(1).to_csv(failed / "progress.csv", index=False)
+    (failed / "error.txt").write_text("Failure # 1 (occurred at 2026-11-25)\nRuntimeError: env runner died\n")
+    (failed / "error.pkl").write_bytes(b"")
+    return sweep
+
+
+def test_collect_reads_real_tune_trials_and_lists_the_failed_one(smoke_sweep):
+    col = collect(str(smoke_sweep))
+    trials = col.trials.set_index("run_dir")
+    assert len(trials) == 7
+    done = trials[trials["complete"]]
+    assert len(done) == 6 and set(done["source"]) == {"tune"}
+    assert all(c.endswith("checkpoint_000002") for c in done["checkpoint"])  # Tune's layout
+    assert (done["iterations"] == 3).all() and done["settings"].str.contains("budget 3 iterations").all()
+    failed = trials.loc[str(smoke_sweep / "dr__CartPole__kappanone__seed9")]
+    assert not failed["complete"]
+    assert failed["reason"] == "1 of 3 iterations; failed: RuntimeError: env runner died"
+    runs = col.runs
+    assert len(runs[runs["complete"]]) == 6 * 3 and len(runs) == 6 * 3 + 1
+    # the table holds what Tune wrote
+    t = runs[runs["run_dir"] == str(smoke_sweep / "mrpo__CartPole__kappa0.5-2__seed1")]
+    progress = pd.read_csv(smoke_sweep / "mrpo__CartPole__kappa0.5-2__seed1" / "progress.csv")
+    assert t["return_worst10"].tolist() == progress["mrpo/return_worst10"].tolist()
+    assert t["env_steps"].tolist() == progress["num_env_steps_sampled_lifetime"].tolist()
+
+
+def test_report_on_a_real_sweep(smoke_sweep, tmp_path):
+    out = tmp_path / "report"
+    written = report(str(smoke_sweep), str(out), echo=lambda *a: None, argv=["mrpo", "report"])
+    # evaluation settings from the sweep's experiment.yaml: 3 points per axis, 2 episodes
+    ev = pd.read_csv(out / "eval_test.csv")
+    assert ev["run_dir"].nunique() == 6 and len(ev) == 6 * 9 and (ev["episodes"] == 2).all()
+    assert written["panels"] == {"fig1_CartPole.png": 2, "fig2_CartPole.png": 3}
+    md = (out / "report.md").read_text()
+    assert "dr__CartPole__kappanone__seed9" in md and "env runner died" in md
+    assert "**CartPole: partial sweep**" in md and "PPO-DR misses seed(s) 9" in md

@@ -42,9 +42,12 @@ from ray.rllib.utils.metrics import (
 from mrpo_rllib import selection as sel
 from mrpo_rllib.algorithms.callbacks import MRPOCallbacks
 from mrpo_rllib.algorithms.env import ENV_NAME
+from mrpo_rllib.algorithms.env_runner import EpisodeEnvRunner
 from mrpo_rllib.envs import get_task, normalize_params
 
 SELECTION_TIMER = "selection"
+# Envs per env runner, stepped as one batch (see EpisodeEnvRunner); measured in `mrpo bench`.
+DEFAULT_ENVS_PER_ENV_RUNNER = 16
 
 
 def _obs_filter(*args, **kwargs):
@@ -87,9 +90,11 @@ class MRPOConfig(PPOConfig):
                 fcnet_hiddens=[64, 64], fcnet_activation="tanh", vf_share_layers=False
             )
         )
-        # Sampling: complete episodes, one env per runner, generous timeout.
+        # Sampling: exactly M complete episodes, several envs per runner stepped as one
+        # batch without a bias towards short episodes (EpisodeEnvRunner); generous timeout.
         self.batch_mode = "complete_episodes"
-        self.num_envs_per_env_runner = 1
+        self.env_runner_cls = EpisodeEnvRunner
+        self.num_envs_per_env_runner = DEFAULT_ENVS_PER_ENV_RUNNER
         self.sample_timeout_s = 3600.0
         self._env_to_module_connector = _obs_filter
         self.restart_failed_env_runners = True
@@ -214,11 +219,16 @@ class MRPOConfig(PPOConfig):
             raise ValueError(f"episodes_per_iteration must be an integer >= 1, got {m!r}")
         if self.env == ENV_NAME:
             get_task(self.env_config.get("task", "CartPole"))  # raises for an unknown task
-        if self.num_envs_per_env_runner != 1:
+        runner = self.env_runner_cls
+        if not (isinstance(runner, type) and issubclass(runner, EpisodeEnvRunner)):
             raise ValueError(
-                f"num_envs_per_env_runner must be 1 for episode-based sampling, got "
-                f"{self.num_envs_per_env_runner}: with more, sample(num_episodes=...) drops "
-                "the long episodes still running in favour of short ones"
+                f"env_runner_cls must be EpisodeEnvRunner or a subclass, got {runner!r}: RLlib's "
+                "own runner keeps the first M episodes to finish, a sample biased towards short ones"
+            )
+        if self.gym_env_vectorize_mode != "sync":
+            raise ValueError(
+                f"gym_env_vectorize_mode must be 'sync' (EpisodeEnvRunner steps its sub-envs one "
+                f"by one), got {self.gym_env_vectorize_mode!r}"
             )
 
     @property
@@ -309,10 +319,18 @@ class MRPO(PPO):
                 results = [(eps, met)]
             else:
                 ids = group.healthy_env_runner_ids()
-                if not ids:
-                    # Let RLlib bring failed runners back, then try again.
+                if len(ids) < group.num_remote_workers():
+                    # Let RLlib bring failed runners back (and sync their state) first.
                     self.restore_env_runners(group)
                     ids = group.healthy_env_runner_ids()
+                if not ids:
+                    stalls += 1
+                    if stalls >= 3:
+                        raise RuntimeError(
+                            f"sampling stalled: no healthy env runner ({len(episodes)} of {m} episodes)"
+                        )
+                    time.sleep(1.0)
+                    continue
                 shares = [need // len(ids) + (1 if i < need % len(ids) else 0) for i in range(len(ids))]
                 ids = [i for i, s in zip(ids, shares, strict=True) if s > 0]
                 shares = [s for s in shares if s > 0]
@@ -320,6 +338,10 @@ class MRPO(PPO):
                     [functools.partial(_sample_on_runner, num_episodes=s) for s in shares],
                     local_env_runner=False,
                     remote_worker_ids=ids,
+                    # one callable per id: no filtering here; a runner lost meanwhile just
+                    # returns nothing and its share is sampled again
+                    healthy_only=False,
+                    kwargs=[{} for _ in ids],  # RLlib wants a list beside a list of callables
                     timeout_seconds=self.config.sample_timeout_s,
                 )
             got = 0

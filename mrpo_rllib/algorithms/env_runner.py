@@ -1,0 +1,186 @@
+"""An EnvRunner that samples exactly n complete episodes from several envs, without bias.
+
+RLlib's ``SingleAgentEnvRunner.sample(num_episodes=n)`` steps its k sub-envs together and
+returns the first n episodes to *finish*; the ones still running are dropped. Short
+episodes finish first, so with k > 1 the batch over-represents them — for MRPO, whose
+point is the worst episodes, a biased sample of exactly the environments that matter.
+
+:class:`EpisodeEnvRunner` keeps the first n episodes to *start* instead, and runs each of
+them to its end. Whether an episode is kept is decided when it starts, before anything
+about it (parameters, length, return) is known, so the n episodes are an unbiased sample
+of the episode distribution, as with one env. Sub-envs are stepped one by one (a slot
+whose quota is done stops, nothing is stepped for nothing), while the policy runs on all
+running episodes as one batch: RLlib's per-step overhead of connectors, forward pass and
+bookkeeping (about 1 ms here) is paid once per batch instead of once per env step.
+
+The loop mirrors RLlib's ``_sample``: the same connectors (observation normalisation
+included, terminal observations too), callbacks (``on_episode_created/start/step/end``),
+episode metrics and counters; the first reset of the runner is seeded with RLlib's seed
+(sub-env i of runner w then derives its own stream, see
+:class:`~mrpo_rllib.algorithms.env.SeedOnce`), later resets continue each sub-env's stream.
+Needs the ``"sync"`` vector mode (the sub-envs live in this process). ``num_timesteps``
+sampling and random actions are RLlib's, unchanged.
+"""
+
+from __future__ import annotations
+
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+from ray.rllib.utils.metrics import (
+    ENV_RESET_TIMER,
+    ENV_STEP_TIMER,
+    ENV_TO_MODULE_CONNECTOR,
+    MODULE_TO_ENV_CONNECTOR,
+    RLMODULE_INFERENCE_TIMER,
+    WEIGHTS_SEQ_NO,
+)
+
+
+class EpisodeEnvRunner(SingleAgentEnvRunner):
+    """``sample(num_episodes=n)``: the first n episodes started over the sub-envs, each
+    run to its end, as one batch through the policy (see the module docstring)."""
+
+    def _sample(
+        self,
+        *,
+        num_timesteps=None,
+        num_episodes=None,
+        explore: bool,
+        random_actions: bool = False,
+        force_reset: bool = False,
+    ):
+        if num_episodes is None or random_actions or self.module is None:
+            return super()._sample(
+                num_timesteps=num_timesteps,
+                num_episodes=num_episodes,
+                explore=explore,
+                random_actions=random_actions,
+                force_reset=force_reset,
+            )
+        return self._sample_episodes(num_episodes, explore)
+
+    # -- the loop ------------------------------------------------------------------------
+    def _sub_envs(self) -> list:
+        envs = getattr(self.env.unwrapped, "envs", None)
+        if envs is None:
+            raise ValueError(
+                f"{type(self).__name__} steps its sub-envs one by one and needs "
+                f"gym_env_vectorize_mode='sync', got {self.config.gym_env_vectorize_mode!r}"
+            )
+        return envs
+
+    def _start(self, slot: int, episodes: list, obs, info) -> None:
+        episodes[slot].add_env_reset(observation=obs, infos=info)
+        self._make_on_episode_callback("on_episode_start", slot, episodes)
+
+    def _sample_episodes(self, n: int, explore: bool) -> list:
+        envs = self._sub_envs()
+        k = len(envs)
+        episodes: list = [None] * k  # the episode running in each slot
+        for slot in range(k):
+            self._new_episode(slot, episodes)
+        self._ongoing_episodes_for_metrics.clear()
+        self._cached_to_module = None
+
+        # The first min(n, k) slots start the first kept episodes. At the runner's first
+        # call every slot is reset with RLlib's seed (sub-env i gets seed + i, as gymnasium's
+        # vector reset does) so that each slot's stream is seeded; later resets continue it.
+        with self.metrics.log_time(ENV_RESET_TIMER):
+            if not getattr(self, "_seeded_slots", False):
+                self._seeded_slots = True
+                seeds = [None if self._seed is None else self._seed + slot for slot in range(k)]
+                resets = [env.reset(seed=sd) for env, sd in zip(envs, seeds, strict=True)]
+                started = resets[: min(n, k)]
+            else:
+                started = [envs[slot].reset() for slot in range(min(n, k))]
+        for slot, (obs, info) in enumerate(started):
+            self._start(slot, episodes, obs, info)
+        running = list(range(len(started)))
+        n_started = len(running)
+
+        done_episodes = []
+        ts = 0
+        stride = self.config.num_env_runners or 1
+        while running:
+            batch_eps = [episodes[s] for s in running]
+            shared: dict = {}  # connector scratch space of this step (batch layout)
+            # env-to-module (normalises each running episode's newest observation)
+            to_module = self._env_to_module(
+                rl_module=self.module,
+                batch={},
+                episodes=batch_eps,
+                explore=explore,
+                shared_data=shared,
+                metrics=self.metrics,
+                metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,),
+            )
+            with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
+                if explore:
+                    t = (self.num_env_steps_sampled_lifetime // stride + ts) * stride
+                    to_env = self.module.forward_exploration(to_module, t=t)
+                else:
+                    to_env = self.module.forward_inference(to_module)
+            to_env = self._module_to_env(
+                rl_module=self.module,
+                batch=to_env,
+                episodes=batch_eps,
+                explore=explore,
+                shared_data=shared,
+                metrics=self.metrics,
+                metrics_prefix_key=(MODULE_TO_ENV_CONNECTOR,),
+            )
+            actions = to_env.pop(Columns.ACTIONS)
+            actions_for_env = to_env.pop(Columns.ACTIONS_FOR_ENV, actions)
+
+            ended = []
+            with self.metrics.log_time(ENV_STEP_TIMER):
+                results = [envs[s].step(actions_for_env[row]) for row, s in enumerate(running)]
+            for row, (s, (obs, reward, terminated, truncated, info)) in enumerate(
+                zip(running, results, strict=True)
+            ):
+                extra = {key: value[row] for key, value in to_env.items()}
+                extra[WEIGHTS_SEQ_NO] = self._weights_seq_no
+                episodes[s].add_env_step(
+                    observation=obs,
+                    action=actions[row],
+                    reward=reward,
+                    infos=info,
+                    terminated=terminated,
+                    truncated=truncated,
+                    extra_model_outputs=extra,
+                )
+                ts += 1
+                self._make_on_episode_callback("on_episode_step", s, episodes)
+                if terminated or truncated:
+                    ended.append(s)
+            if not ended:
+                continue
+
+            # Normalise the terminal observations too (RLlib's loop does; PPO bootstraps
+            # the value of a truncated episode's last observation).
+            self._env_to_module(
+                rl_module=self.module,
+                batch={},
+                episodes=[episodes[s] for s in ended],
+                explore=explore,
+                shared_data={},
+                metrics=self.metrics,
+                metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,),
+            )
+            for s in ended:
+                self._make_on_episode_callback("on_episode_end", s, episodes)
+                ep = episodes[s]
+                done_episodes.append(ep.to_numpy() if self.episodes_to_numpy else ep)
+                self._new_episode(s, episodes)
+                if n_started < n:  # this slot starts the next kept episode
+                    n_started += 1
+                    with self.metrics.log_time(ENV_RESET_TIMER):
+                        obs, info = envs[s].reset()
+                    self._start(s, episodes, obs, info)
+                else:
+                    running.remove(s)
+
+        self._done_episodes_for_metrics.extend(done_episodes)
+        self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
+        self._increase_sampled_metrics(ts, len(done_episodes))
+        return done_episodes
