@@ -102,7 +102,14 @@ def write_summary(run_dir: str, title: str, command: str = "") -> str:
     t = df[[c for c in cols if c in df]].rename(columns=cols)
     lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
     for row in t.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:,.0f}" if isinstance(v, int) else f"{v:.2f}" for v in row) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                f"{int(v):,d}" if c in ("iteration", "env steps") else f"{v:.2f}"
+                for c, v in zip(t.columns, row, strict=True)
+            )
+            + " |"
+        )
     last = t.tail(min(5, len(t)))
     text = "\n".join(
         [
