@@ -323,39 +323,34 @@ class MRPO(PPO):
                     # Let RLlib bring failed runners back (and sync their state) first.
                     self.restore_env_runners(group)
                     ids = group.healthy_env_runner_ids()
-                if not ids:
-                    stalls += 1
-                    if stalls >= 3:
-                        raise RuntimeError(
-                            f"sampling stalled: no healthy env runner ({len(episodes)} of {m} episodes)"
-                        )
-                    time.sleep(1.0)
-                    continue
-                shares = [need // len(ids) + (1 if i < need % len(ids) else 0) for i in range(len(ids))]
-                ids = [i for i, s in zip(ids, shares, strict=True) if s > 0]
-                shares = [s for s in shares if s > 0]
-                results = group.foreach_env_runner(
-                    [functools.partial(_sample_on_runner, num_episodes=s) for s in shares],
-                    local_env_runner=False,
-                    remote_worker_ids=ids,
-                    # one callable per id: no filtering here; a runner lost meanwhile just
-                    # returns nothing and its share is sampled again
-                    healthy_only=False,
-                    kwargs=[{} for _ in ids],  # RLlib wants a list beside a list of callables
-                    timeout_seconds=self.config.sample_timeout_s,
-                )
+                results = []
+                if ids:
+                    shares = [need // len(ids) + (1 if i < need % len(ids) else 0) for i in range(len(ids))]
+                    ids = [i for i, s in zip(ids, shares, strict=True) if s > 0]
+                    shares = [s for s in shares if s > 0]
+                    results = group.foreach_env_runner(
+                        [functools.partial(_sample_on_runner, num_episodes=s) for s in shares],
+                        local_env_runner=False,
+                        remote_worker_ids=ids,
+                        # one callable per id: no filtering here; a runner lost meanwhile
+                        # just returns nothing and its share is sampled again
+                        healthy_only=False,
+                        kwargs=[{} for _ in ids],  # RLlib wants a list beside a list of callables
+                        timeout_seconds=self.config.sample_timeout_s,
+                    )
             got = 0
             for eps, met in results:
                 episodes.extend(eps)
                 metrics.append(met)
                 got += len(eps)
-            if got == 0:
+            if got == 0:  # no healthy runner, or none returned episodes: wait, then retry
                 stalls += 1
                 if stalls >= 3:
                     raise RuntimeError(
                         f"sampling stalled: {len(episodes)} of {m} episodes after 3 attempts "
                         "(no healthy env runner returned episodes)"
                     )
+                time.sleep(1.0)
         return episodes[:m], metrics
 
     def _log_selection(self, returns, lengths, params, mask, kappa) -> None:
