@@ -470,12 +470,9 @@ def table2(
     return out
 
 
-def _fmt(x: float, digits: int = 1) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
 def table2_markdown(t2: pd.DataFrame) -> str:
     """Table 2 as a markdown table."""
+    fmt = runs_mod.fmt_number
     head = (
         "| task | algorithm | κ | seeds | last iterations | average return (mean ± std) | 95% CI | "
         "10%-worst return (mean ± std) | 95% CI |\n|---|---|---|---|---|---|---|---|---|\n"
@@ -485,8 +482,8 @@ def table2_markdown(t2: pd.DataFrame) -> str:
         window = str(r.window_min) if r.window_min == r.window_max else f"{r.window_min}–{r.window_max}"
         lines.append(
             f"| {r.task} | {ALGO_NAMES.get(r.algo, r.algo)} | {r.kappa} | {r.n_seeds} ({r.seeds}) | {window} | "
-            f"{_fmt(r.avg_mean)} ± {_fmt(r.avg_std)} | [{_fmt(r.avg_ci_low)}, {_fmt(r.avg_ci_high)}] | "
-            f"{_fmt(r.worst_mean)} ± {_fmt(r.worst_std)} | [{_fmt(r.worst_ci_low)}, {_fmt(r.worst_ci_high)}] |"
+            f"{fmt(r.avg_mean)} ± {fmt(r.avg_std)} | [{fmt(r.avg_ci_low)}, {fmt(r.avg_ci_high)}] | "
+            f"{fmt(r.worst_mean)} ± {fmt(r.worst_std)} | [{fmt(r.worst_ci_low)}, {fmt(r.worst_ci_high)}] |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -719,22 +716,6 @@ def _experiment_eval_defaults(infos: list[RunInfo]) -> tuple[int, int] | None:
     return None
 
 
-def _md_table(df: pd.DataFrame, floatfmt: int = 2) -> str:
-    if df.empty:
-        return "(none)\n"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                cells.append(_fmt(v, floatfmt))
-            else:
-                cells.append(str(v).replace("|", "\\|"))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def report(
     runs_dir: str,
     out: str,
@@ -864,7 +845,7 @@ def _report_markdown(col, runs_dir, out, t2_md, fig1, fig2, fig2_note, fig3, fig
         L += [
             f"**{len(inc)} incomplete or failed run(s), left out of the tables and figures:**",
             "",
-            _md_table(shown),
+            runs_mod.md_table(shown),
         ]
     else:
         L += ["No incomplete or failed runs.", ""]
@@ -919,7 +900,7 @@ def _report_markdown(col, runs_dir, out, t2_md, fig1, fig2, fig2_note, fig3, fig
             )
         )
         s["falls_per_transition"] = s["falls_per_transition"] / s["transitions"].where(s["transitions"] > 0)
-        L += [_md_table(s.drop(columns="transitions")), ""]
+        L += [runs_mod.md_table(s.drop(columns="transitions")), ""]
     else:
         L += ["(no complete runs)", ""]
     L += ["## Configuration", ""]

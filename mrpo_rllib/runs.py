@@ -55,10 +55,13 @@ def save_config(run_dir: str, config: Mapping[str, Any]) -> None:
         json.dump(config, f, indent=2, sort_keys=True, default=str)
 
 
-def save_command(run_dir: str, argv: list[str] | None = None) -> None:
+def save_command(run_dir: str, argv: list[str] | None = None) -> str:
+    """Write ``command.txt``; returns the command."""
     argv = sys.argv if argv is None else argv
+    command = shlex.join(["mrpo", *argv[1:]] if argv and argv[0].endswith("mrpo") else argv)
     with open(os.path.join(run_dir, "command.txt"), "w") as f:
-        f.write(shlex.join(["mrpo", *argv[1:]] if argv and argv[0].endswith("mrpo") else argv) + "\n")
+        f.write(command + "\n")
+    return command
 
 
 def plot_curves(progress_csv: str, out_png: str, title: str = "") -> None:
@@ -84,11 +87,26 @@ def plot_curves(progress_csv: str, out_png: str, title: str = "") -> None:
     plt.close(fig)
 
 
-def write_summary(run_dir: str, title: str, command: str = "") -> str:
-    """``report.md`` of one run: its command, a per-iteration table and ``curves.png``."""
-    import pandas as pd
+def fmt_number(x: float | None, digits: int = 1) -> str:
+    """A float with ``digits`` decimals; "–" for None, NaN or inf."""
+    return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
-    df = pd.read_csv(os.path.join(run_dir, "progress.csv"))
+
+def md_table(df, floatfmt: int = 2) -> str:
+    """A DataFrame as a markdown table (floats with ``floatfmt`` decimals)."""
+    if df.empty:
+        return "(none)\n"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in zip(*(df[c].tolist() for c in cols), strict=True):  # per column: ints stay ints
+        cells = [fmt_number(v, floatfmt) if isinstance(v, float) else str(v).replace("|", "\\|") for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(run_dir: str, progress, title: str, command: str = "") -> str:
+    """``report.md`` of one run: its command, ``curves.png`` and a table of every iteration
+    of ``progress`` (the run's progress.csv as a DataFrame)."""
     cols = {
         "training_iteration": "iteration",
         "num_env_steps_sampled_lifetime": "env steps",
@@ -99,17 +117,8 @@ def write_summary(run_dir: str, title: str, command: str = "") -> str:
         "mrpo/kappa": "κ",
         "time_this_iter_s": "seconds",
     }
-    t = df[[c for c in cols if c in df]].rename(columns=cols)
-    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
-    for row in t.itertuples(index=False):
-        lines.append(
-            "| "
-            + " | ".join(
-                f"{int(v):,d}" if c in ("iteration", "env steps") else f"{v:.2f}"
-                for c, v in zip(t.columns, row, strict=True)
-            )
-            + " |"
-        )
+    t = progress[[c for c in cols if c in progress]].rename(columns=cols)
+    t = t.astype({c: "int64" for c in ("iteration", "env steps") if c in t})  # RLlib logs steps as floats
     last = t.tail(min(5, len(t)))
     text = "\n".join(
         [
@@ -122,8 +131,7 @@ def write_summary(run_dir: str, title: str, command: str = "") -> str:
             "",
             "![curves](curves.png)",
             "",
-            *lines,
-            "",
+            md_table(t),
         ]
     )
     path = os.path.join(run_dir, "report.md")

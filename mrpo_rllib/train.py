@@ -112,7 +112,7 @@ def train(s: TrainSettings, argv: list[str] | None = None, echo=print) -> str:
     config = build_config(s).reporting(episode_ledger_dir=run_dir)
     config.validate()
     runs.save_config(run_dir, {"settings": asdict(s), "rllib": config.to_dict()})
-    runs.save_command(run_dir, argv)
+    command = runs.save_command(run_dir, argv)
 
     import ray
 
@@ -135,9 +135,8 @@ def train(s: TrainSettings, argv: list[str] | None = None, echo=print) -> str:
                 algo.save_to_path(os.path.abspath(os.path.join(run_dir, "checkpoint")))
         algo.save_to_path(os.path.abspath(os.path.join(run_dir, "checkpoint")))
         runs.plot_curves(progress, os.path.join(run_dir, "curves.png"), s.run_name)
-        with open(os.path.join(run_dir, "command.txt")) as f:
-            runs.write_summary(run_dir, s.run_name, f.read().strip())
         df = pd.DataFrame(rows)
+        runs.write_summary(run_dir, df, s.run_name, command)
         last = df.tail(min(5, len(df)))
         echo(
             f"done: {len(df)} iterations, {int(df['num_env_steps_sampled_lifetime'].iloc[-1]):,} env steps, "
