@@ -69,6 +69,19 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
             )
         return envs
 
+    def _to_module(self, episodes: list, explore: bool, shared: dict):
+        """The env-to-module pipeline on ``episodes``: normalises each one's newest
+        observation (in the episode) and returns the batch for the module."""
+        return self._env_to_module(
+            rl_module=self.module,
+            batch={},
+            episodes=episodes,
+            explore=explore,
+            shared_data=shared,
+            metrics=self.metrics,
+            metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,),
+        )
+
     def _start(self, slot: int, episodes: list, obs, info) -> None:
         episodes[slot].add_env_reset(observation=obs, infos=info)
         self._make_on_episode_callback("on_episode_start", slot, episodes)
@@ -104,16 +117,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         while running:
             batch_eps = [episodes[s] for s in running]
             shared: dict = {}  # connector scratch space of this step (batch layout)
-            # env-to-module (normalises each running episode's newest observation)
-            to_module = self._env_to_module(
-                rl_module=self.module,
-                batch={},
-                episodes=batch_eps,
-                explore=explore,
-                shared_data=shared,
-                metrics=self.metrics,
-                metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,),
-            )
+            to_module = self._to_module(batch_eps, explore, shared)
             with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
                 if explore:
                     t = (self.num_env_steps_sampled_lifetime // stride + ts) * stride
@@ -158,15 +162,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
 
             # Normalise the terminal observations too (RLlib's loop does; PPO bootstraps
             # the value of a truncated episode's last observation).
-            self._env_to_module(
-                rl_module=self.module,
-                batch={},
-                episodes=[episodes[s] for s in ended],
-                explore=explore,
-                shared_data={},
-                metrics=self.metrics,
-                metrics_prefix_key=(ENV_TO_MODULE_CONNECTOR,),
-            )
+            self._to_module([episodes[s] for s in ended], explore, {})
             for s in ended:
                 self._make_on_episode_callback("on_episode_end", s, episodes)
                 ep = episodes[s]
