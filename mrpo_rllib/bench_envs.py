@@ -159,27 +159,18 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = 
     return np.diff(marks)
 
 
-def _raw_template(template, steps: int, episodes, seed: int) -> np.ndarray:
-    """Raw stepping of the model an environment of ours loads (used for the pendula)."""
-    env = type(template)(template.task.name)  # same scene, same physics parameters
+def _raw_pendulum(template, steps: int, episodes, seed: int) -> np.ndarray:
+    """Raw stepping of the pendulum model our environment loaded: same scene and physics
+    settings; every episode reloads the MJCF, since the geometry rebuild is part of the task."""
+    env = type(template)(template.task.name)
     env.reset(seed=seed)
     cid, body, joints = env._cid, env._body, list(env._joints)
-    gains = getattr(env, "_torque", None)
-    if gains is None:
-        gains = [float(getattr(env, "_gain", 100.0))] * len(joints)
     rng = np.random.default_rng(seed)
-    forces = (
-        rng.uniform(-1.0, 1.0, size=(steps, len(joints))) * np.asarray(gains, dtype=np.float64)
-    ).tolist()
+    forces = (rng.uniform(-1.0, 1.0, size=(steps, len(joints))) * env._gain).tolist()
     boundaries = set(np.cumsum([length for length, _ in episodes[:-1]]).tolist())
-    zeros = [0.0] * len(joints)
-    # Geometry tasks rebuild the model at every reset: the reference reloads the MJCF too.
-    reload_path = None
-    if hasattr(env, "_xml"):
-        reload_path = os.path.join(env._tmpdir, "raw.xml")
-        with open(reload_path, "w") as f:
-            f.write(env._xml(env._geometry))
-    state = getattr(env, "_state_id", None)
+    reload_path = os.path.join(env._tmpdir, "raw.xml")
+    with open(reload_path, "w") as f:
+        f.write(env._xml(env._geometry))
     marks = [time.perf_counter()]
     for i in range(steps):
         if i and i % SEGMENT == 0:
@@ -187,17 +178,10 @@ def _raw_template(template, steps: int, episodes, seed: int) -> np.ndarray:
         pb.setJointMotorControlArray(body, joints, pb.TORQUE_CONTROL, forces=forces[i], physicsClientId=cid)
         pb.stepSimulation(physicsClientId=cid)
         if i + 1 in boundaries:
-            if reload_path:
-                pb.resetSimulation(physicsClientId=cid)
-                pb.setPhysicsEngineParameter(enableFileCaching=0, physicsClientId=cid)
-                pb.setGravity(0, 0, -9.8, physicsClientId=cid)
-                pb.loadMJCF(reload_path, physicsClientId=cid)
-                continue
-            if state is not None:
-                pb.restoreState(state, physicsClientId=cid)
-            for j in joints:
-                pb.resetJointState(body, j, 0.0, 0.0, physicsClientId=cid)
-            pb.setJointMotorControlArray(body, joints, pb.POSITION_CONTROL, forces=zeros, physicsClientId=cid)
+            pb.resetSimulation(physicsClientId=cid)
+            pb.setPhysicsEngineParameter(enableFileCaching=0, physicsClientId=cid)
+            pb.setGravity(0, 0, -9.8, physicsClientId=cid)
+            pb.loadMJCF(reload_path, physicsClientId=cid)
     if steps % SEGMENT == 0:
         marks.append(time.perf_counter())
     env.close()
@@ -222,7 +206,7 @@ def measure_env(task: str, steps: int = 20000, seed: int = 0, repeats: int = 3) 
             raw_t.append(_raw_locomotion(task, steps, episodes, seed))
             query_t.append(_raw_locomotion(task, steps, episodes, seed, queries=True))
         else:
-            raw_t.append(_raw_template(template, steps, episodes, seed))
+            raw_t.append(_raw_pendulum(template, steps, episodes, seed))
     ours = steps / float(np.min(ours_t, axis=0).sum())
     raw = steps / float(np.min(raw_t, axis=0).sum())
     extra = {}

@@ -207,7 +207,6 @@ class PendulumEnv(RandomizedEnv):
         self._cid_box = [self._cid]
         self._finalizer = weakref.finalize(self, _release, self._cid_box, self._tmpdir)
         self._gain = self.pendulum.gain
-        self._torque = [self._gain]  # per actuated joint (benchmarks)
         self._geometry: tuple[float, ...] | None = None
         self._half_l2 = self._target = self._end = 0.0
         self._theta = self._x2 = self._y2 = 0.0
