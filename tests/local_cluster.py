@@ -7,8 +7,10 @@ node, or everything it started, by PID — never other Ray instances on the mach
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,6 +66,8 @@ class LocalCluster:
         self.id = uuid.uuid4().hex[:8]
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        # the head's own Ray temp dir: drivers on this cluster stage their files under it
+        self.temp_dir = f"/tmp/ray_mrpo_{self.id}"
         self.nodes: dict[str, dict] = {}
         self.base_env = {
             **os.environ,
@@ -97,7 +101,10 @@ class LocalCluster:
         self.nodes[node] = {"metrics_port": metrics_port, "manager_port": manager_port}
 
     def start_head(self) -> None:
-        self._start("head", ["--head", f"--port={self.port}", "--include-dashboard=false"])
+        self._start(
+            "head",
+            ["--head", f"--port={self.port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}"],
+        )
 
     def add_worker(self, name: str = "worker") -> None:
         self._start(name, [f"--address={self.address}"])
@@ -117,6 +124,13 @@ class LocalCluster:
             name: by_port[n["manager_port"]] for name, n in self.nodes.items() if n["manager_port"] in by_port
         }
 
+    def driver_staging(self, experiment: str) -> list[str]:
+        """Tune's live copies of an experiment's trial directories on the driver (a driver
+        on the head node). Tune writes ``progress.csv`` there at every result and copies the
+        directory to the storage path only every ~10 s and at checkpoints."""
+        pattern = os.path.join(self.temp_dir, "session_*", "artifacts", "*", experiment, "driver_artifacts")
+        return sorted(glob.glob(pattern))
+
     def kill(self, node: str) -> int:
         """SIGKILL every process of one node; returns how many."""
         return kill_marked(f"{self.id}-{node}", rounds=1)
@@ -132,3 +146,4 @@ class LocalCluster:
                     os.remove(current)
         except OSError:
             pass
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -72,21 +72,27 @@ def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
         [MRPO, "tune", str(config), "--storage", str(storage)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        exp_dir = storage / exp.name
         killed_during = None
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None:
-            for name, df in _progress(exp_dir).items():
+            # the driver's live copy: the storage copy is only refreshed every ~10 s
+            live = {}
+            for staging in cluster.driver_staging(exp.name):
+                live.update(_progress(staging))
+            for name, df in live.items():
                 on_worker = "node_id" in df and (df["node_id"] == nodes["worker"]).any()
-                # past a checkpoint but not at the next one: some iterations will be redone
-                if on_worker and len(df) < iterations and len(df) % CHECKPOINT_EVERY:
+                # past its first checkpoint but not at the next one: the rows up to that
+                # checkpoint stay the worker's, the ones after it will be redone on the head
+                if on_worker and CHECKPOINT_EVERY < len(df) < iterations and len(df) % CHECKPOINT_EVERY:
                     killed_during, rows_at_kill = name, len(df)
                     break
             if killed_during:
                 assert cluster.kill("worker") > 0
                 break
             time.sleep(0.2)
-        assert killed_during, "no trial was seen running on the worker node"
+        assert killed_during, (
+            f"no trial was seen running on the worker node; staging: {cluster.driver_staging(exp.name)}"
+        )
         proc.wait(timeout=900)
     finally:
         if proc.poll() is None:
