@@ -14,7 +14,8 @@ running episodes as one batch: RLlib's per-step overhead of connectors, forward 
 bookkeeping (about 1 ms here) is paid once per batch instead of once per env step.
 
 The loop mirrors RLlib's ``_sample``: the same connectors (observation normalisation
-included, terminal observations too), callbacks (``on_episode_created/start/step/end``),
+included, terminal observations too; it and the action unsquashing work on the whole
+batch at once, see :mod:`~mrpo_rllib.algorithms.connectors`), callbacks (``on_episode_created/start/step/end``),
 episode metrics and counters; the first reset of the runner is seeded with RLlib's seed
 (sub-env i of runner w then derives its own stream, see
 :class:`~mrpo_rllib.algorithms.env.SeedOnce`), later resets continue each sub-env's stream.
@@ -24,6 +25,7 @@ sampling and random actions are RLlib's, unchanged.
 
 from __future__ import annotations
 
+from ray.rllib.connectors.module_to_env.normalize_and_clip_actions import NormalizeAndClipActions
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.metrics import (
@@ -35,10 +37,20 @@ from ray.rllib.utils.metrics import (
     WEIGHTS_SEQ_NO,
 )
 
+from mrpo_rllib.algorithms.connectors import BatchNormalizeAndClipActions
+
 
 class EpisodeEnvRunner(SingleAgentEnvRunner):
     """``sample(num_episodes=n)``: the first n episodes started over the sub-envs, each
     run to its end, as one batch through the policy (see the module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # RLlib's default action unsquashing loops over the batch; ours does it at once
+        pieces = self._module_to_env.connectors
+        for i, piece in enumerate(pieces):
+            if type(piece) is NormalizeAndClipActions:
+                pieces[i] = BatchNormalizeAndClipActions.replacing(piece)
 
     def _sample(
         self,

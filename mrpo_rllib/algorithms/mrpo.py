@@ -25,7 +25,6 @@ import time
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
-from ray.rllib.connectors.env_to_module import MeanStdFilter
 from ray.rllib.core import ALL_MODULES
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.utils.metrics import (
@@ -41,6 +40,7 @@ from ray.rllib.utils.metrics import (
 
 from mrpo_rllib import selection as sel
 from mrpo_rllib.algorithms.callbacks import MRPOCallbacks
+from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter
 from mrpo_rllib.algorithms.env import ENV_NAME
 from mrpo_rllib.algorithms.env_runner import EpisodeEnvRunner
 from mrpo_rllib.envs import get_task, normalize_params
@@ -51,7 +51,7 @@ DEFAULT_ENVS_PER_ENV_RUNNER = 16
 
 
 def _obs_filter(*args, **kwargs):
-    return MeanStdFilter()
+    return BatchMeanStdFilter()
 
 
 class MRPOConfig(PPOConfig):
@@ -59,7 +59,8 @@ class MRPOConfig(PPOConfig):
 
     Defaults follow the paper's code: two 64-unit tanh layers for policy and value,
     lr 3e-4, clip 0.2, γ 0.99, λ 0.95, 10 epochs, observation normalisation
-    (RLlib's MeanStdFilter connector), M = 100 episodes per iteration.
+    (RLlib's MeanStdFilter connector, batched: BatchMeanStdFilter), M = 100 episodes per
+    iteration.
     """
 
     def __init__(self, algo_class=None):
