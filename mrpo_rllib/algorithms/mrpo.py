@@ -58,9 +58,10 @@ class MRPOConfig(PPOConfig):
     """PPOConfig plus the trajectory-selection settings of MRPO / EPOpt / DR.
 
     Defaults follow the paper's code: two 64-unit tanh layers for policy and value,
-    lr 3e-4, clip 0.2, γ 0.99, λ 0.95, 10 epochs, observation normalisation
-    (RLlib's MeanStdFilter connector, batched: BatchMeanStdFilter), M = 100 episodes per
-    iteration.
+    lr 3e-4, clip 0.2 with PPO's clipped objective only (Schulman et al. 2017; RLlib's
+    default adds an adaptive KL penalty, switched off here), γ 0.99, λ 0.95, 10 epochs,
+    observation normalisation (RLlib's MeanStdFilter connector, batched:
+    BatchMeanStdFilter), M = 100 episodes per iteration.
     """
 
     def __init__(self, algo_class=None):
@@ -86,6 +87,7 @@ class MRPOConfig(PPOConfig):
         self.minibatch_size = 256
         self.train_batch_size_per_learner = 4000
         self.entropy_coeff = 0.0
+        self.use_kl_loss = False  # the clipped objective alone, as in the paper's PPO
         self.rl_module(
             model_config=DefaultModelConfig(
                 fcnet_hiddens=[64, 64], fcnet_activation="tanh", vf_share_layers=False
