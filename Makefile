@@ -65,7 +65,7 @@ tune: install ## run the sweep CONFIG on the cluster at RAY_ADDRESS (else embedd
 report: install ## Table 2, Figures 1-3, audit from every run under RUNS into OUT/report
 	$(BIN)/mrpo report $(RUNS) --out $(OUT)/report
 
-reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds (~20 min on 2 cores), then the report
+reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds (~15 min on 2 cores), then the report
 	for config in $(SMALL); do $(BIN)/mrpo tune $$config --storage $(OUT)/small || exit 1; done
 	$(BIN)/mrpo report $(OUT)/small --out $(OUT)/small/report
 
