@@ -74,6 +74,9 @@ class Training(_Strict):
     worst_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
     epopt_alpha: Annotated[float, Field(gt=0, le=1)] | None = None
     epopt_warmup_iters: Annotated[int, Field(ge=0)] | None = None
+    # RLlib's adaptive KL penalty on top of the clipped objective (off by default, see README)
+    use_kl_loss: bool | None = None
+    kl_coeff: Annotated[float, Field(ge=0)] | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -76,6 +76,10 @@ budget: {iterations: 2}
         (GOOD.replace("[mrpo]", "[mrpo, ppo]"), r"key 'algorithms.1'.*value: 'ppo'"),
         (GOOD + "kappa: [{start: 2, end: 1}]\n", r"key 'kappa.0.*end \(1.0\) must be >= start \(2.0\)"),
         (GOOD + "kappa: [-3]\n", r"key 'kappa.0.*value: -3"),
+        (
+            GOOD + "training: {kl_coeff: -1}\n",
+            r"key 'training.kl_coeff': .*greater than or equal to 0.*value: -1",
+        ),
         (GOOD.replace("budget: {iterations: 2}", "budget: {iterations: 2, env_steps: 9}"), "exactly one"),
         ("- just\n- a list\n", "expected a mapping"),
     ],
@@ -91,6 +95,23 @@ def test_bad_files_name_file_key_and_value(tmp_path, edit, match):
 def test_missing_file():
     with pytest.raises(ValueError, match="nope.yaml: no such experiment file"):
         load_experiment("nope.yaml")
+
+
+def _trial_config(path):
+    from mrpo_rllib.algorithms import MRPOConfig
+    from mrpo_rllib.sweep import _param_space
+
+    space = _param_space(load_experiment(path))
+    return MRPOConfig().update_from_dict({k: v for k, v in space.items() if k != "variant"})
+
+
+def test_training_overrides_reach_the_trials_config(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(GOOD + "training: {use_kl_loss: true, kl_coeff: 0.3, minibatch_size: 64}\n")
+    config = _trial_config(path)
+    assert (config.use_kl_loss, config.kl_coeff, config.minibatch_size) == (True, 0.3, 64)
+    path.write_text(GOOD)
+    assert _trial_config(path).use_kl_loss is False  # PPO's clipped objective alone unless asked
 
 
 def _run_tune(storage, marker, log):
