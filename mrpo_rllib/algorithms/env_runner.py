@@ -15,10 +15,11 @@ bookkeeping (about 1 ms here) is paid once per batch instead of once per env ste
 
 The loop mirrors RLlib's ``_sample``: the same connectors (observation normalisation
 included, terminal observations too; it and the action unsquashing work on the whole
-batch at once, see :mod:`~mrpo_rllib.algorithms.connectors`), callbacks (``on_episode_created/start/step/end``),
-episode metrics and counters; the first reset of the runner is seeded with RLlib's seed
-(sub-env i of runner w then derives its own stream, see
-:class:`~mrpo_rllib.algorithms.env.SeedOnce`), later resets continue each sub-env's stream.
+batch at once, see :mod:`~mrpo_rllib.algorithms.connectors`), callbacks
+(``on_episode_created/start/step/end``), episode metrics and counters; the first reset of
+the runner is seeded with RLlib's seed (sub-env i of runner w then derives its own stream,
+see :class:`~mrpo_rllib.algorithms.env.SeedOnce`), later resets continue each sub-env's
+stream.
 Needs the ``"sync"`` vector mode (the sub-envs live in this process). ``num_timesteps``
 sampling and random actions are RLlib's, unchanged.
 """
