@@ -66,7 +66,7 @@ class BatchMeanStdFilter(MeanStdFilter):
             "update_stats": self._update_stats,
         }
 
-    def __call__(self, *, rl_module, batch, episodes, explore=None, persistent_data=None, **kwargs):
+    def __call__(self, *, rl_module, batch, episodes, **kwargs):
         if self._filters is None:
             self._init_new_filters()
         sa_episodes = list(self.single_agent_episode_iterator(episodes))
@@ -76,14 +76,7 @@ class BatchMeanStdFilter(MeanStdFilter):
             isinstance(getattr(filt, "running_stats", None), RunningStat)
             and isinstance(filt.buffer, RunningStat)
         ):
-            return super().__call__(
-                rl_module=rl_module,
-                batch=batch,
-                episodes=episodes,
-                explore=explore,
-                persistent_data=persistent_data,
-                **kwargs,
-            )
+            return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, **kwargs)
         obs = np.stack([ep.get_observations(indices=-1) for ep in sa_episodes])
         if self._update_stats:
             push_batch(filt.running_stats, obs)
@@ -125,7 +118,7 @@ class BatchNormalizeAndClipActions(NormalizeAndClipActions):
             "clip_actions": self.clip_actions,
         }
 
-    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+    def __call__(self, *, rl_module, batch, episodes, **kwargs):
         space = self._action_space_struct
         actions = batch.get(Columns.ACTIONS)
         float_box = isinstance(space, gym.spaces.Box) and space.dtype in (np.float32, np.float64)
@@ -133,14 +126,7 @@ class BatchNormalizeAndClipActions(NormalizeAndClipActions):
         if not ((float_box or discrete) and isinstance(actions, dict)) or not (
             self.normalize_actions or self.clip_actions
         ):
-            return super().__call__(
-                rl_module=rl_module,
-                batch=batch,
-                episodes=episodes,
-                explore=explore,
-                shared_data=shared_data,
-                **kwargs,
-            )
+            return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, **kwargs)
         # keys are (episode_id,), each with a list of one action per env step
         if discrete:  # RLlib leaves Discrete actions as they are
             batch[Columns.ACTIONS_FOR_ENV] = {k: list(v) for k, v in actions.items()}
