@@ -1,12 +1,11 @@
 """Hopper, Walker2d, HalfCheetah on pybullet: API, seeding, parameters, finiteness, kinematics."""
 
-import itertools
-
 import gymnasium as gym
 import numpy as np
 import pybullet as pb
 import pytest
 from gymnasium.utils.env_checker import check_env
+from task_ranges import range_corners
 
 import mrpo_rllib  # noqa: F401  (registers the environments)
 from mrpo_rllib.envs import get_task
@@ -150,9 +149,7 @@ def test_corners_of_training_and_testing_ranges_are_finite(task):
     rng = np.random.default_rng(0)
     n = N_JOINTS[task]
     for which in ("train", "test"):
-        low, high = spec.range_array(which)
-        for corner in itertools.product(*zip(low, high, strict=True)):
-            params = dict(zip(spec.param_names, corner, strict=True))
+        for params in range_corners(task, which):
             obs, info = env.reset(seed=1, options={"env_params": params})
             assert info["env_params"] == params and np.isfinite(obs).all()
             actions = rng.uniform(-1, 1, (1000, n)).astype(np.float32)

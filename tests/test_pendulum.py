@@ -1,6 +1,5 @@
 """InvertedPendulum and InvertedDoublePendulum (mrpo_rllib/envs/pendulum.py)."""
 
-import itertools
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pybullet as pb
 import pybullet_data
 import pytest
 from gymnasium.utils.env_checker import check_env
+from task_ranges import range_corners
 
 import mrpo_rllib  # noqa: F401  (registers the environments)
 from mrpo_rllib.envs import get_task
@@ -178,9 +178,7 @@ def test_corners_of_training_and_testing_ranges_are_finite(task):
     env = gym.make(spec.env_id)
     rng = np.random.default_rng(0)
     for which in ("train", "test"):
-        low, high = spec.range_array(which)
-        for corner in itertools.product(*zip(low, high, strict=True)):
-            params = dict(zip(spec.param_names, corner, strict=True))
+        for params in range_corners(task, which):
             obs, info = env.reset(seed=1, options={"env_params": params})
             assert np.isfinite(obs).all()
             assert info["env_params"] == pytest.approx(params)
@@ -273,6 +271,7 @@ REFERENCE = textwrap.dedent(
     from pybullet_envs.gym_pendulum_envs import (
         InvertedDoublePendulumBulletEnv, InvertedPendulumBulletEnv)
     from mrpo_rllib.envs.pendulum import PendulumEnv
+from task_ranges import range_corners
     for cls, task in ((InvertedPendulumBulletEnv, "InvertedPendulum"),
                       (InvertedDoublePendulumBulletEnv, "InvertedDoublePendulum")):
         ref, ours = cls(), PendulumEnv(task, "nominal")
