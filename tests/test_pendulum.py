@@ -271,7 +271,6 @@ REFERENCE = textwrap.dedent(
     from pybullet_envs.gym_pendulum_envs import (
         InvertedDoublePendulumBulletEnv, InvertedPendulumBulletEnv)
     from mrpo_rllib.envs.pendulum import PendulumEnv
-from task_ranges import range_corners
     for cls, task in ((InvertedPendulumBulletEnv, "InvertedPendulum"),
                       (InvertedDoublePendulumBulletEnv, "InvertedDoublePendulum")):
         ref, ours = cls(), PendulumEnv(task, "nominal")
