@@ -51,6 +51,7 @@ def _cmd_train(args) -> int:
         kappa_ramp_iters=args.kappa_ramp_iters,
         num_env_runners=args.num_env_runners,
         num_envs_per_env_runner=args.num_envs_per_env_runner,
+        num_minibatches=args.num_minibatches,
         minibatch_size=args.minibatch_size,
         num_epochs=args.num_epochs,
         checkpoint_every=args.checkpoint_every,
@@ -146,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="envs each runner steps as one batch (default: MRPOConfig's, 16)",
     )
-    p.add_argument("--minibatch-size", type=int, default=256)
+    p.add_argument(
+        "--num-minibatches", type=int, default=None, help="gradient steps per epoch (default: MRPOConfig's)"
+    )
+    p.add_argument("--minibatch-size", type=int, default=None, help="rows per minibatch instead")
     p.add_argument("--num-epochs", type=int, default=10)
     p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N iterations")
     p.add_argument(

@@ -196,7 +196,9 @@ def episode_seed(seed: int, point_index: int, episode: int) -> int:
 
 
 def _rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: int, deterministic: bool):
-    """Run ``len(envs)`` episodes at ``params`` as one batch; returns (returns, lengths)."""
+    """Run ``len(envs)`` episodes at ``params`` as one batch; returns (returns, lengths, ran):
+    ``ran`` is the parameter dict the environments reported (``info["env_params"]``), the
+    same for every episode (an error otherwise)."""
     import torch
     from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
@@ -205,9 +207,12 @@ def _rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: i
         # A stream of its own (four entropy words), distinct from every episode's reset seed.
         ss = np.random.SeedSequence([int(seed), int(point_index), 0, 1])
         torch.manual_seed(int(ss.generate_state(1, dtype=np.uint32)[0]))
-    episodes = []
+    episodes, ran = [], None
     for j, env in enumerate(envs):
         obs, info = env.reset(seed=episode_seed(seed, point_index, j), options={"env_params": params})
+        if ran is not None and info["env_params"] != ran:
+            raise RuntimeError(f"grid point {point_index}: episodes ran with {ran} and {info['env_params']}")
+        ran = dict(info["env_params"])
         ep = SingleAgentEpisode(observation_space=env.observation_space, action_space=env.action_space)
         ep.add_env_reset(observation=obs, infos=info)
         episodes.append(ep)
@@ -246,7 +251,7 @@ def _rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: i
             if not (terminated or truncated):
                 still.append(i)
         active = still
-    return returns, lengths
+    return returns, lengths, ran
 
 
 def evaluate_points(
@@ -269,11 +274,11 @@ def evaluate_points(
     rows = []
     try:
         for index, params in points:
-            returns, lengths = _rollout_point(policy, envs, params, index, seed, deterministic)
+            returns, lengths, ran = _rollout_point(policy, envs, params, index, seed, deterministic)
             rows.append(
                 {
                     "point": index,
-                    **params,
+                    **ran,  # the parameters the environments reported running with
                     "return_mean": float(returns.mean()),
                     "return_std": float(returns.std()),
                     "return_min": float(returns.min()),

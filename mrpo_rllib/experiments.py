@@ -9,7 +9,7 @@ algorithm × seed (× κ setting for MRPO) is one trial named
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -65,18 +65,31 @@ class Evaluation(_Strict):
     episodes: PositiveInt = 3
 
 
+Probability = Annotated[float, Field(gt=0, le=1)]
+NonNeg = Annotated[float, Field(ge=0)]
+
+
 class Training(_Strict):
-    """PPO settings passed through to ``MRPOConfig.training`` (paper defaults if unset)."""
+    """Settings passed to ``MRPOConfig.training``; a key not given keeps MRPOConfig's default."""
 
     lr: Annotated[float, Field(gt=0)] | None = None
     num_epochs: PositiveInt | None = None
+    # gradient steps per epoch (equal optimiser effort); or RLlib's rows per minibatch, not both
+    num_minibatches: PositiveInt | None = None
     minibatch_size: PositiveInt | None = None
-    worst_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
-    epopt_alpha: Annotated[float, Field(gt=0, le=1)] | None = None
+    clip_param: Annotated[float, Field(gt=0)] | None = None
+    gamma: Probability | None = None
+    lambda_: Annotated[float, Field(ge=0, le=1)] | None = None
+    vf_loss_coeff: NonNeg | None = None
+    vf_clip_param: Annotated[float, Field(gt=0)] | None = None  # .inf: no clamp (the default)
+    grad_clip: Annotated[float, Field(gt=0)] | None = None
+    entropy_coeff: NonNeg | None = None
+    worst_fraction: Probability | None = None
+    epopt_alpha: Probability | None = None
     epopt_warmup_iters: Annotated[int, Field(ge=0)] | None = None
-    # RLlib's adaptive KL penalty on top of the clipped objective (off by default, see README)
+    # RLlib's adaptive KL penalty on top of the clipped objective (off by default)
     use_kl_loss: bool | None = None
-    kl_coeff: Annotated[float, Field(ge=0)] | None = None
+    kl_coeff: NonNeg | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -101,6 +114,9 @@ class Experiment(_Strict):
     max_concurrent_trials: PositiveInt | None = None
     evaluation: Evaluation = Field(default_factory=Evaluation)
     training: Training = Field(default_factory=Training)
+    # Optional named settings compared in one sweep: every trial runs once per setting, its
+    # overrides on top of `training`, its name appended to the trial name (`...__seed0__nmb8`).
+    settings: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")], Training] | None = None
 
     @field_validator("task")
     @classmethod
@@ -117,19 +133,23 @@ class Experiment(_Strict):
     def trials(self) -> list[TrialSpec]:
         """Every trial of the sweep, in a stable order."""
         out = []
-        for algo in self.algorithms:
-            kappas = self.kappa if algo == "mrpo" else [None]
-            for k in kappas:
-                if k is None:
-                    start = end = 0.0
-                    ramp = 0
-                elif isinstance(k, KappaSchedule):
-                    start, end, ramp = k.start, k.end, k.ramp_iters
-                else:
-                    start = end = float(k)
-                    ramp = 0
-                for seed in self.seeds:
-                    out.append(TrialSpec(algo, self.task, seed, start, end, ramp))
+        settings = self.settings or {"": Training()}
+        for setting, overrides in settings.items():
+            for algo in self.algorithms:
+                kappas = self.kappa if algo == "mrpo" else [None]
+                for k in kappas:
+                    if k is None:
+                        start = end = 0.0
+                        ramp = 0
+                    elif isinstance(k, KappaSchedule):
+                        start, end, ramp = k.start, k.end, k.ramp_iters
+                    else:
+                        start = end = float(k)
+                        ramp = 0
+                    for seed in self.seeds:
+                        out.append(
+                            TrialSpec(algo, self.task, seed, start, end, ramp, setting, overrides.kwargs())
+                        )
         names = [t.name for t in out]
         if len(set(names)) != len(names):
             raise ValueError(f"experiment {self.name}: two κ settings give the same trial name")
@@ -144,6 +164,8 @@ class TrialSpec:
     kappa_start: float
     kappa_end: float
     kappa_ramp_iters: int
+    setting: str = ""
+    training: dict = field(default_factory=dict)  # the setting's overrides
 
     @property
     def kappa_label(self) -> str:
@@ -151,7 +173,7 @@ class TrialSpec:
 
     @property
     def name(self) -> str:
-        return runs.run_name(self.algo, self.task, self.kappa_label, self.seed)
+        return runs.run_name(self.algo, self.task, self.kappa_label, self.seed, self.setting)
 
     def as_variant(self) -> dict[str, Any]:
         """The dict MRPOConfig applies as ``variant`` (see MRPOConfig.update_from_dict)."""
@@ -161,6 +183,7 @@ class TrialSpec:
             "kappa_start": self.kappa_start,
             "kappa_end": self.kappa_end,
             "kappa_ramp_iters": self.kappa_ramp_iters,
+            "training": dict(self.training),
             "name": self.name,
         }
 

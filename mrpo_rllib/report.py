@@ -53,7 +53,9 @@ import pandas as pd  # noqa: E402
 
 from mrpo_rllib import runs as runs_mod  # noqa: E402
 
-RUN_RE = re.compile(r"^(?P<algo>[a-z]+)__(?P<task>[A-Za-z0-9]+)__kappa(?P<kappa>.+?)__seed(?P<seed>\d+)$")
+RUN_RE = re.compile(
+    r"^(?P<algo>[a-z]+)__(?P<task>[A-Za-z0-9]+)__kappa(?P<kappa>.+?)__seed(?P<seed>\d+)(?:__(?P<setting>[A-Za-z0-9.-]+))?$"
+)
 ALGO_NAMES = {"mrpo": "MRPO", "epopt": "PW-DR (EPOpt)", "dr": "PPO-DR"}
 ALGO_ORDER = {a: i for i, a in enumerate(runs_mod.ALGOS)}
 PROGRESS_COLUMNS = {

@@ -31,9 +31,10 @@ def kappa_label(algo: str, kappa_start: float, kappa_end: float) -> str:
     return f"{_num(kappa_start)}-{_num(kappa_end)}"
 
 
-def run_name(algo: str, task: str, kappa: str, seed: int) -> str:
-    """``{algo}__{task}__kappa{k}__seed{s}``."""
-    return f"{algo}__{task}__kappa{kappa}__seed{seed}"
+def run_name(algo: str, task: str, kappa: str, seed: int, setting: str = "") -> str:
+    """``{algo}__{task}__kappa{k}__seed{s}``, plus ``__{setting}`` for a named setting of a sweep."""
+    name = f"{algo}__{task}__kappa{kappa}__seed{seed}"
+    return f"{name}__{setting}" if setting else name
 
 
 def flatten(result: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:

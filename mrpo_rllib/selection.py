@@ -1,9 +1,15 @@
 """The three trajectory-selection rules: PPO-DR, PW-DR (EPOpt) and MRPO.
 
 Pure numpy, no Ray. Each rule maps the M episodes of one iteration to a boolean
-mask of shape (M,) — the subset T that PPO trains on. Inputs are used as given:
-the caller puts returns on a common scale and normalises parameters (see
-:func:`scale_returns` and :func:`mrpo_rllib.envs.tasks.normalize_params`).
+mask of shape (M,) — the subset T that PPO trains on. :func:`select` is the entry
+point training uses (raw returns; MRPO's returns standardised by :func:`scale_returns`);
+the rules themselves use their inputs as given, parameters normalised by the caller
+(:func:`mrpo_rllib.envs.tasks.normalize_params`).
+
+The worst set W of MRPO is tie-aware: every episode whose return is <= the k-th lowest,
+k = ⌈worst_fraction·M⌉. Once a task saturates (most CartPole episodes at 1000), a W of
+exactly k episodes would hold an arbitrary few of the 1000s, and every other 1000 would
+fail the MRPO condition at any κ > 0; with ties in W a saturated batch keeps everything.
 """
 
 from __future__ import annotations
@@ -54,19 +60,39 @@ def select_epopt(returns, alpha: float = 0.1) -> np.ndarray:
     return r <= np.percentile(r, 100.0 * alpha)
 
 
-def worst_set(returns, worst_fraction: float = 0.1) -> np.ndarray:
-    """Indices of the ⌈worst_fraction·M⌉ lowest returns (at least one; ties by lower index)."""
-    r = _check_returns(returns)
+def worst_count(m: int, worst_fraction: float = 0.1) -> int:
+    """k = ⌈worst_fraction·M⌉ (at least 1): how many episodes the worst fraction is."""
     worst_fraction = _check_fraction("worst_fraction", worst_fraction)
-    n_worst = max(1, math.ceil(worst_fraction * r.size - 1e-9))
-    return np.argsort(r, kind="stable")[:n_worst]
+    return max(1, math.ceil(worst_fraction * m - 1e-9))  # 0.1 * 30 is 3.0000000000000004
+
+
+def worst_set(returns, worst_fraction: float = 0.1) -> np.ndarray:
+    """Indices of W: every episode whose return is <= the k-th lowest, k = :func:`worst_count`.
+
+    Ties at the k-th value all belong to W (as the authors' code, ``<= percentile``, and
+    :func:`select_epopt` do), so W has k or more members; a batch whose returns are all
+    equal is all W. Indices in increasing order.
+    """
+    r = _check_returns(returns)
+    k = worst_count(r.size, worst_fraction)
+    kth = np.partition(r, k - 1)[k - 1]
+    return np.flatnonzero(r <= kth)
+
+
+def worst_mean(returns, worst_fraction: float = 0.1) -> float:
+    """Mean of the k = :func:`worst_count` lowest returns (the ``return_worst10`` metric;
+    ties do not change it)."""
+    r = _check_returns(returns)
+    k = worst_count(r.size, worst_fraction)
+    return float(np.partition(r, k - 1)[:k].mean())
 
 
 def select_mrpo(returns, params, kappa: float, worst_fraction: float = 0.1) -> np.ndarray:
     """MRPO (Algorithm 2 with the 10%-worst refinement of section 4).
 
-    W = :func:`worst_set`. Every episode of W is kept; any other episode i is kept
-    iff for every k in W: ``returns[i] - kappa * ||params[i] - params[k]||_2 >= returns[k]``.
+    W = :func:`worst_set` (ties at its boundary included). Every episode of W is kept; any
+    other episode i is kept iff for every k in W:
+    ``returns[i] - kappa * ||params[i] - params[k]||_2 >= returns[k]``.
 
     Args:
         returns: (M,) episode returns η̂_i, on the caller's scale.
@@ -119,7 +145,13 @@ def select(
     worst_fraction: float = 0.1,
     alpha: float = 0.1,
 ) -> np.ndarray:
-    """Dispatch to one rule by name: ``"mrpo"``, ``"epopt"`` or ``"dr"``."""
+    """The subset T of one iteration under rule ``selection`` (``"mrpo"``, ``"epopt"``, ``"dr"``).
+
+    This is what training uses. ``returns`` are the raw episode returns η̂_i; ``params``
+    (MRPO only) the parameters normalised by the training-range widths, shape (M, d).
+    MRPO compares returns on the scale of :func:`scale_returns` (batch-standardised), so
+    κ is dimensionless; EPOpt's percentile and W do not depend on the scale.
+    """
     if selection == "dr":
         return select_dr(returns)
     if selection == "epopt":
@@ -127,5 +159,6 @@ def select(
     if selection == "mrpo":
         if params is None:
             raise ValueError("selection 'mrpo' needs params")
-        return select_mrpo(returns, params, kappa, worst_fraction)
+        scaled, _ = scale_returns(returns)
+        return select_mrpo(scaled, params, kappa, worst_fraction)
     raise ValueError(f"unknown selection {selection!r}; expected one of {list(SELECTIONS)}")

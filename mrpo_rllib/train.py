@@ -32,7 +32,8 @@ class TrainSettings:
     epopt_warmup_iters: int = 0
     num_env_runners: int = 2
     num_envs_per_env_runner: int | None = None  # None: MRPOConfig's default
-    minibatch_size: int = 256
+    num_minibatches: int | None = None  # None: MRPOConfig's default
+    minibatch_size: int | None = None  # RLlib's rows per minibatch instead of num_minibatches
     num_epochs: int = 10
     lr: float = 3e-4
     checkpoint_every: int = 0
@@ -78,7 +79,8 @@ def build_config(s: TrainSettings):
             epopt_alpha=s.epopt_alpha,
             epopt_warmup_iters=s.epopt_warmup_iters,
             episodes_per_iteration=s.episodes_per_iteration,
-            minibatch_size=s.minibatch_size,
+            **({} if s.num_minibatches is None else {"num_minibatches": s.num_minibatches}),
+            **({} if s.minibatch_size is None else {"minibatch_size": s.minibatch_size}),
             num_epochs=s.num_epochs,
             lr=s.lr,
             **s.extra,

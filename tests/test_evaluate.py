@@ -105,7 +105,11 @@ def test_observations_are_normalised_with_frozen_checkpoint_statistics(run_dir):
     assert policy.task == "CartPole"
     filt = policy.env_to_module.connectors[0]._filters[None]
     n_before, mean_before = filt.running_stats.n, np.array(filt.running_stats.mean)
-    assert n_before > 0  # statistics gathered during training were restored
+    # The statistics gathered in training were restored: the filter saw every observation of
+    # every episode in the ledger, its reset observation and one per step (one runner, no
+    # remote ones, so nothing else was sampled).
+    ledger = pd.read_csv(os.path.join(run_dir, "episodes.csv"))
+    assert n_before == int((ledger["length"] + 1).sum())
 
     register_envs()
     env = gym.make("mrpo/CartPole-v0")
@@ -148,6 +152,22 @@ def test_two_by_two_test_grid(run_dir):
     # CartPole pays 1 per step: an episode's return is its length.
     np.testing.assert_allclose(df["return_mean"], df["length_mean"])
     assert (df["return_min"] <= df["return_mean"]).all()
+
+
+def test_grid_parameters_reach_the_environment(run_dir):
+    """The rows report the parameters the environments ran with (their info["env_params"]),
+    which must be the grid's, written out here; long heavy poles change the returns."""
+    df = evaluate(run_dir, "test", points=2, episodes=3, seed=0)
+    ran = list(zip(df["force_mag"], df["pole_length"], df["pole_mass"], strict=True))
+    assert ran == [(10.0, 1.0, 1.0), (10.0, 1.0, 6.0), (10.0, 6.0, 1.0), (10.0, 6.0, 6.0)]
+    assert df["return_mean"].nunique() > 1
+    short_light = evaluate_points(
+        load_policy(run_dir), [(0, {"force_mag": 10.0, "pole_length": 1.0, "pole_mass": 1.0})], 3, 0
+    )
+    long_heavy = evaluate_points(
+        load_policy(run_dir), [(0, {"force_mag": 10.0, "pole_length": 6.0, "pole_mass": 6.0})], 3, 0
+    )
+    assert short_light[0]["return_mean"] != long_heavy[0]["return_mean"]
 
 
 def test_same_seed_same_numbers(run_dir):

@@ -15,7 +15,7 @@ from mrpo_rllib.experiments import load_experiment
 from mrpo_rllib.sweep import trial_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(ROOT, "tune_configs", "*.yaml")))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "tune_configs", "**", "*.yaml"), recursive=True))
 MRPO = os.path.join(os.path.dirname(sys.executable), "mrpo")
 PAPER = ["walker2d", "hopper", "halfcheetah", "invertedpendulum", "inverteddoublependulum", "cartpole"]
 
@@ -25,13 +25,19 @@ def test_the_expected_files_exist():
     assert set(PAPER) | {"kappa_hopper", "smoke"} <= names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def _expected_name(path: str) -> str:
+    """A file's experiment name: its path under tune_configs/ with '_' for '/' (unique storage)."""
+    rel = os.path.relpath(path, os.path.join(ROOT, "tune_configs"))[: -len(".yaml")]
+    return rel.replace(os.sep, "_")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
 def test_every_config_validates(path):
     exp = load_experiment(path)
     trials = exp.trials()
     assert len({t.name for t in trials}) == len(trials)
     name = os.path.basename(path)[:-5]
-    assert exp.name == name
+    assert exp.name == _expected_name(path)
     if name in PAPER:
         assert sorted(exp.algorithms) == ["dr", "epopt", "mrpo"] and len(exp.seeds) == 4
         assert exp.episodes_per_iteration == 100 and len(trials) == 12
@@ -105,11 +111,34 @@ def _trial_config(path):
     return MRPOConfig().update_from_dict({k: v for k, v in space.items() if k != "variant"})
 
 
+def test_named_settings_multiply_the_trials_and_reach_their_configs(tmp_path):
+    from mrpo_rllib.algorithms import MRPOConfig
+
+    path = tmp_path / "t.yaml"
+    path.write_text(GOOD + "training: {num_epochs: 4}\nsettings: {a: {num_minibatches: 1}, b: {lr: 0.001}}\n")
+    exp = load_experiment(path)
+    names = [t.name for t in exp.trials()]
+    assert names == ["mrpo__CartPole__kappa0.25-2__seed0__a", "mrpo__CartPole__kappa0.25-2__seed0__b"]
+    base = _trial_config(path)
+    configs = [
+        MRPOConfig().update_from_dict(base.to_dict() | {"variant": t.as_variant()}) for t in exp.trials()
+    ]
+    default = MRPOConfig().num_minibatches
+    assert [(c.num_minibatches, c.lr, c.num_epochs) for c in configs] == [(1, 3e-4, 4), (default, 1e-3, 4)]
+    path.write_text(GOOD + "settings: {a__b: {lr: 0.1}}\n")
+    with pytest.raises(ValueError, match="settings"):
+        load_experiment(path)
+
+
 def test_training_overrides_reach_the_trials_config(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(GOOD + "training: {use_kl_loss: true, kl_coeff: 0.3, minibatch_size: 64}\n")
     config = _trial_config(path)
     assert (config.use_kl_loss, config.kl_coeff, config.minibatch_size) == (True, 0.3, 64)
+    assert config.num_minibatches is None  # minibatch_size alone: RLlib's way
+    path.write_text(GOOD + "training: {vf_clip_param: .inf, grad_clip: 1.0, vf_loss_coeff: 1.0}\n")
+    config = _trial_config(path)
+    assert (config.vf_clip_param, config.grad_clip, config.vf_loss_coeff) == (float("inf"), 1.0, 1.0)
     path.write_text(GOOD)
     assert _trial_config(path).use_kl_loss is False  # PPO's clipped objective alone unless asked
 

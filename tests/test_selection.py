@@ -12,6 +12,8 @@ from mrpo_rllib.selection import (
     select_dr,
     select_epopt,
     select_mrpo,
+    worst_count,
+    worst_mean,
     worst_set,
 )
 
@@ -54,20 +56,69 @@ def test_mrpo_condition_holds_for_every_member_of_w():
     assert select_mrpo(r, p, 1.0, 0.4).tolist() == [True, True, True, True, False]
 
 
-def test_mrpo_ties_in_worst_set_broken_by_lower_index():
+def test_ties_at_the_kth_value_all_belong_to_w():
+    # M=4, k=1: the lowest return is 1.0 and three episodes have it -> W = {0, 1, 2}
     r = [1.0, 1.0, 1.0, 5.0]
+    assert worst_set(r, 0.25).tolist() == [0, 1, 2]
+    # ep3 against each member of W: 5 - 1*0.1 = 4.9, 5 - 1*0.1 = 4.9, 5 - 1*0.9 = 4.1, all >= 1
     p = [0.0, 0.0, 1.0, 0.1]
-    assert worst_set(r, 0.25).tolist() == [0]
-    # ep1 at distance 0 from W: 1 >= 1 keep; ep2: 1 - 1 = 0 < 1 drop; ep3: 4.9 >= 1 keep
-    assert select_mrpo(r, p, 1.0, 0.25).tolist() == [True, True, False, True]
+    assert select_mrpo(r, p, 1.0, 0.25).tolist() == [True, True, True, True]
+    # kappa 5: 5 - 5*0.9 = 0.5 < 1 against episode 2 -> dropped
+    assert select_mrpo(r, p, 5.0, 0.25).tolist() == [True, True, True, False]
 
 
-def test_mrpo_identical_returns_keep_only_w_and_zero_distance():
+def test_ties_in_the_middle_of_the_batch():
+    # M=10, k=2: sorted returns 0, 3, 3, 3, 7, ... -> the 2nd lowest is 3 -> W = the 0 and all 3s
+    r = np.array([7.0, 3.0, 9.0, 0.0, 3.0, 8.0, 3.0, 10.0, 9.5, 7.5])
+    assert worst_set(r, 0.2).tolist() == [1, 3, 4, 6]
+    assert worst_mean(r, 0.2) == 1.5  # the mean of the k = 2 lowest, (0 + 3) / 2: ties do not change it
+
+
+def test_saturated_batch_keeps_everything():
+    # CartPole at its ceiling: 19 episodes at 1000, one fall. k = 2 and the 2nd lowest is 1000, so
+    # W holds every 1000 and nothing is left to reject, at any kappa. (A W of exactly k episodes
+    # would hold one arbitrary 1000, and every other 1000 would fail 1000 - kappa*d >= 1000.)
+    r = np.array([1000.0] * 19 + [430.0])
+    p = np.linspace(0.0, 1.0, 20)[:, None]
+    assert len(worst_set(r, 0.1)) == 20
+    assert select_mrpo(r, p, 50.0, 0.1).all()
+    assert worst_mean(r, 0.1) == (1000.0 + 430.0) / 2
+
+
+def test_without_ties_w_is_exactly_the_k_lowest():
+    r = np.array([5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 8.0, 7.0, 6.0, 0.5])
+    assert worst_set(r, 0.3).tolist() == [1, 3, 9]  # returns 1, 2, 0.5
+    p = np.array([0.9, 0.0, 0.5, 0.3, 0.4, 1.0, 0.2, 0.7, 0.6, 0.1])
+    # W members (return, p): (1, 0.0), (2, 0.3), (0.5, 0.1). kappa 1: every other episode keeps
+    # at least 1.4 above each member (e.g. ep4: 3 - {0.4, 0.1, 0.3} = {2.6, 2.9, 2.7} >= {1, 2, 0.5})
+    assert select_mrpo(r, p, 1.0, 0.3).all()
+    # kappa 6: ep0: 5 - 6*0.9 = -0.4 < 1 drop; ep2: 4 - 3 = 1 >= 1, 4 - 1.2 = 2.8 >= 2, 4 - 2.4 = 1.6
+    # >= 0.5 keep; ep4: 3 - 2.4 = 0.6 < 1 drop; ep5: 9 - 6 = 3, 9 - 4.2, 9 - 5.4 keep; ep6: 8 - 1.2,
+    # 8 - 0.6, 8 - 0.6 keep; ep7: 7 - 4.2 = 2.8, 7 - 2.4, 7 - 3.6 keep; ep8: 6 - 3.6, 6 - 1.8, 6 - 3 keep
+    expected = [False, True, True, True, False, True, True, True, True, True]
+    assert select_mrpo(r, p, 6.0, 0.3).tolist() == expected
+
+
+def test_mrpo_identical_returns_keep_everything():
+    # every return ties with the k-th lowest: W is the whole batch
     r = [2.0] * 10
     p = np.linspace(0, 1, 10)
-    mask = select_mrpo(r, p, 0.5, 0.1)
-    assert mask.tolist() == [True] + [False] * 9
-    assert select_mrpo(r, p, 0.0, 0.1).all()
+    assert worst_set(r, 0.1).tolist() == list(range(10))
+    assert select_mrpo(r, p, 0.5, 0.1).all()
+
+
+def test_select_standardises_returns_for_mrpo_only():
+    # raw returns 0, 100, 200, 300 (std 111.8): standardised, consecutive episodes are 0.894 apart
+    r = [0.0, 100.0, 200.0, 300.0]
+    p = np.array([[0.0], [0.5], [1.0], [1.5]])
+    # raw scale, kappa 150: ep1: 100 - 75 = 25 >= 0 keep. standardised: 0.894 - 75 < 0 drop
+    assert select_mrpo(r, p, 150.0, 0.25)[1]
+    assert select("mrpo", r, p, kappa=150.0, worst_fraction=0.25).tolist() == [True, False, False, False]
+    # kappa 1.5, standardised: ep1: 0.894 - 0.75 = 0.144 >= 0; ep2: 1.789 - 1.5 = 0.289; ep3: 2.683 - 2.25
+    assert select("mrpo", r, p, kappa=1.5, worst_fraction=0.25).all()
+    # kappa 1.9: ep1: 0.894 - 0.95 < 0; ep2: 1.789 - 1.9 < 0; ep3: 2.683 - 2.85 < 0
+    assert select("mrpo", r, p, kappa=1.9, worst_fraction=0.25).tolist() == [True, False, False, False]
+    assert select("epopt", r, alpha=0.25).tolist() == select_epopt(r, 0.25).tolist()
 
 
 def test_mrpo_small_batches():
@@ -75,6 +126,7 @@ def test_mrpo_small_batches():
     assert select_mrpo([5.0], [[0.3, 0.2]], 10.0).tolist() == [True]
     assert len(worst_set(np.arange(30.0), 0.1)) == 3  # 0.1 * 30 is 3.0000000000000004 in floats
     assert len(worst_set(np.arange(31.0), 0.1)) == 4
+    assert [worst_count(m, 0.1) for m in (1, 9, 10, 11, 30, 100)] == [1, 1, 1, 2, 3, 10]
 
 
 @pytest.mark.parametrize(
@@ -123,6 +175,11 @@ def test_mrpo_properties(batch, k1, k2, frac):
     assert m_lo[w].all() and m_hi[w].all()  # W always kept
     assert not (m_hi & ~m_lo).any()  # larger kappa never keeps more
     assert select_mrpo(r, p, 0.0, frac).all()  # kappa = 0 keeps all
+    k = worst_count(r.size, frac)
+    kth = np.sort(r)[k - 1]
+    assert w.tolist() == [i for i in range(r.size) if r[i] <= kth]  # ties at the k-th value in W
+    if len(np.unique(r)) == r.size:
+        assert sorted(w.tolist()) == sorted(np.argsort(r)[:k].tolist())  # no ties: the k lowest
 
 
 @settings(max_examples=100, deadline=None)

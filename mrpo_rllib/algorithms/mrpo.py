@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import csv
 import functools
+import math
 import os
 import time
 
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
-from ray.rllib.core import ALL_MODULES
-from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.core import ALL_MODULES, DEFAULT_MODULE_ID
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
     ENV_RUNNER_SAMPLING_TIMER,
     LEARNER_RESULTS,
     LEARNER_UPDATE_TIMER,
+    MODULE_TRAIN_BATCH_SIZE_MEAN,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_MODULE_STEPS_TRAINED,
     NUM_MODULE_STEPS_TRAINED_LIFETIME,
     SYNCH_WORKER_WEIGHTS_TIMER,
     TIMERS,
@@ -48,6 +50,8 @@ from mrpo_rllib.envs import get_task, normalize_params
 SELECTION_TIMER = "selection"
 # Envs per env runner, stepped as one batch (see EpisodeEnvRunner); measured in `mrpo bench`.
 DEFAULT_ENVS_PER_ENV_RUNNER = 16
+# Gradient steps per epoch (equal optimiser effort); chosen by measurement, docs/decisions.md.
+DEFAULT_NUM_MINIBATCHES = 32
 
 
 def _obs_filter(*args, **kwargs):
@@ -57,11 +61,20 @@ def _obs_filter(*args, **kwargs):
 class MRPOConfig(PPOConfig):
     """PPOConfig plus the trajectory-selection settings of MRPO / EPOpt / DR.
 
-    Defaults follow the paper's code: two 64-unit tanh layers for policy and value,
-    lr 3e-4, clip 0.2 with PPO's clipped objective only (Schulman et al. 2017; RLlib's
-    default adds an adaptive KL penalty, switched off here), γ 0.99, λ 0.95, 10 epochs,
-    observation normalisation (RLlib's MeanStdFilter connector, batched:
-    BatchMeanStdFilter), M = 100 episodes per iteration.
+    PPO defaults follow the paper's PPO (OpenAI baselines PPO2 in the authors' code) where
+    RLlib's differ; ``docs/decisions.md`` gives the reason for each:
+
+    - two 64-unit tanh layers, separate for policy and value; a state-independent log-std
+      (``free_log_std``, initial std 1);
+    - lr 3e-4, clip 0.2, the clipped objective alone (no KL penalty: ``use_kl_loss=False``),
+      γ 0.99, λ 0.95, 10 epochs, entropy 0;
+    - value-loss coefficient 0.5, no clamp on the value loss (``vf_clip_param=inf``;
+      RLlib's 10 clamps the *squared* error), gradients clipped to global norm 0.5;
+    - **equal optimiser effort**: ``num_minibatches`` gradient steps per epoch whatever
+      the kept batch size (minibatch = ⌈rows / num_minibatches⌉), so every selection rule
+      takes ``num_epochs × num_minibatches`` steps per iteration;
+    - observation normalisation (RLlib's MeanStdFilter, batched: BatchMeanStdFilter);
+    - M = 100 episodes per iteration.
     """
 
     def __init__(self, algo_class=None):
@@ -84,14 +97,19 @@ class MRPOConfig(PPOConfig):
         self.gamma = 0.99
         self.lambda_ = 0.95
         self.num_epochs = 10
-        self.minibatch_size = 256
+        # Equal optimiser effort: a fixed number of minibatches per epoch (see training()).
+        self.num_minibatches = DEFAULT_NUM_MINIBATCHES
+        self.minibatch_size = None
         self.train_batch_size_per_learner = 4000
         self.entropy_coeff = 0.0
         self.use_kl_loss = False  # the clipped objective alone, as in the paper's PPO
+        self.vf_loss_coeff = 0.5
+        self.vf_clip_param = float("inf")  # RLlib's 10 clamps the squared value error
+        self.grad_clip = 0.5
+        self.grad_clip_by = "global_norm"
+        # (a dict, so that the task-dependent free_log_std of _model_config_auto_includes applies)
         self.rl_module(
-            model_config=DefaultModelConfig(
-                fcnet_hiddens=[64, 64], fcnet_activation="tanh", vf_share_layers=False
-            )
+            model_config={"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh", "vf_share_layers": False}
         )
         # Sampling: exactly M complete episodes, several envs per runner stepped as one
         # batch without a bias towards short episodes (EpisodeEnvRunner); generous timeout.
@@ -136,6 +154,7 @@ class MRPOConfig(PPOConfig):
         epopt_alpha: float = NotProvided,
         epopt_warmup_iters: int = NotProvided,
         episodes_per_iteration: int = NotProvided,
+        num_minibatches: int | None = NotProvided,
         **kwargs,
     ) -> MRPOConfig:
         """Selection settings (plus every PPOConfig.training argument).
@@ -150,7 +169,17 @@ class MRPOConfig(PPOConfig):
             epopt_alpha: EPOpt's percentile α, in (0, 1].
             epopt_warmup_iters: EPOpt iterations that keep all episodes first, >= 0.
             episodes_per_iteration: M, complete episodes sampled per iteration, >= 1.
+            num_minibatches: gradient steps per epoch, >= 1, whatever the kept batch size:
+                each iteration takes exactly ``num_epochs × num_minibatches`` steps on
+                minibatches of ⌈rows / num_minibatches⌉ rows (1: the authors' full-batch
+                update). ``None`` drives the learner by ``minibatch_size`` instead, as RLlib
+                does; giving ``minibatch_size`` alone switches to that mode. Not both.
         """
+        if (
+            kwargs.get("minibatch_size", NotProvided) not in (NotProvided, None)
+            and num_minibatches is NotProvided
+        ):
+            num_minibatches = None  # minibatch_size given alone: RLlib's way of driving the learner
         super().training(**kwargs)
         for name, value in (
             ("selection", selection),
@@ -161,6 +190,7 @@ class MRPOConfig(PPOConfig):
             ("epopt_alpha", epopt_alpha),
             ("epopt_warmup_iters", epopt_warmup_iters),
             ("episodes_per_iteration", episodes_per_iteration),
+            ("num_minibatches", num_minibatches),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -186,6 +216,7 @@ class MRPOConfig(PPOConfig):
                 kappa_start=variant["kappa_start"],
                 kappa_end=variant["kappa_end"],
                 kappa_ramp_iters=variant["kappa_ramp_iters"],
+                **variant.get("training", {}),
             )
             self.debugging(seed=variant["seed"])
         return self
@@ -220,6 +251,15 @@ class MRPOConfig(PPOConfig):
         m = self.episodes_per_iteration
         if not isinstance(m, int) or isinstance(m, bool) or m < 1:
             raise ValueError(f"episodes_per_iteration must be an integer >= 1, got {m!r}")
+        n = self.num_minibatches
+        if n is not None:
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"num_minibatches must be an integer >= 1 or None, got {n!r}")
+            if self.minibatch_size is not None:
+                raise ValueError(
+                    f"give num_minibatches ({n}) or minibatch_size ({self.minibatch_size}), not both: "
+                    "num_minibatches fixes the gradient steps per epoch, minibatch_size the rows per step"
+                )
         if self.env == ENV_NAME:
             get_task(self.env_config.get("task", "CartPole"))  # raises for an unknown task
         runner = self.env_runner_cls
@@ -235,8 +275,28 @@ class MRPOConfig(PPOConfig):
             )
 
     @property
+    def _model_config_auto_includes(self) -> dict:
+        # A state-independent log-std for the Gaussian policies of the robot tasks (RLlib
+        # supports it for DiagGaussian only, so not for CartPole's discrete actions).
+        continuous = self.env == ENV_NAME and get_task(self.task).continuous_actions
+        return super()._model_config_auto_includes | {"free_log_std": continuous}
+
+    @property
     def task(self) -> str:
         return get_task(self.env_config.get("task", "CartPole")).name
+
+
+def _gradient_steps(learner_results) -> int:
+    """Gradient steps the learner took this iteration: rows trained / rows per minibatch,
+    both as RLlib's Learner counted them."""
+    stats = learner_results[0][DEFAULT_MODULE_ID]
+    trained = float(_value(stats[NUM_MODULE_STEPS_TRAINED]))
+    size = float(_value(stats[MODULE_TRAIN_BATCH_SIZE_MEAN]))
+    return int(round(trained / size)) if size > 0 else 0
+
+
+def _value(stat):
+    return stat.peek() if hasattr(stat, "peek") else stat
 
 
 def _sample_on_runner(runner, num_episodes: int):
@@ -269,14 +329,7 @@ class MRPO(PPO):
             returns = np.array([e.custom_data["return"] for e in episodes], dtype=np.float64)
             lengths = np.array([len(e) for e in episodes], dtype=np.int64)
             params = np.stack([e.custom_data["env_params"] for e in episodes])
-            kappa = cfg.kappa_at(self.iteration) if cfg.selection == "mrpo" else float("nan")
-            if cfg.selection == "mrpo":
-                scaled, _ = sel.scale_returns(returns)
-                mask = sel.select_mrpo(scaled, normalize_params(cfg.task, params), kappa, cfg.worst_fraction)
-            elif cfg.selection == "epopt" and self.iteration >= cfg.epopt_warmup_iters:
-                mask = sel.select_epopt(returns, cfg.epopt_alpha)
-            else:
-                mask = sel.select_dr(returns)
+            mask, kappa = self._select(returns, params)
             kept = [e for e, k in zip(episodes, mask, strict=True) if k]
             self._log_selection(returns, lengths, params, mask, kappa)
         self._log(selection_time_ms=1e3 * (time.perf_counter() - t0))
@@ -294,12 +347,10 @@ class MRPO(PPO):
                         default=0,
                     ),
                 },
-                num_epochs=cfg.num_epochs,
-                minibatch_size=cfg.minibatch_size,
-                shuffle_batch_per_epoch=cfg.shuffle_batch_per_epoch,
+                **self._minibatching(kept),
             )
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
-        self._log(learn_time_s=time.perf_counter() - t0)
+        self._log(learn_time_s=time.perf_counter() - t0, gradient_steps=_gradient_steps(learner_results))
 
         with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
             modules_to_update = set(learner_results[0].keys()) - {ALL_MODULES}
@@ -310,6 +361,38 @@ class MRPO(PPO):
             )
 
     # -- helpers (called only from training_step) ----------------------------------
+    def _select(self, returns: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, float]:
+        """This iteration's mask T and κ (NaN unless MRPO) from the pure selection rules."""
+        cfg: MRPOConfig = self.config
+        selection = cfg.selection
+        if selection == "epopt" and self.iteration < cfg.epopt_warmup_iters:
+            selection = "dr"  # EPOpt's warm-up keeps every episode
+        kappa = cfg.kappa_at(self.iteration) if selection == "mrpo" else float("nan")
+        mask = sel.select(
+            selection,
+            returns,
+            normalize_params(cfg.task, params),
+            kappa=kappa,
+            worst_fraction=cfg.worst_fraction,
+            alpha=cfg.epopt_alpha,
+        )
+        return mask, kappa
+
+    def _minibatching(self, kept: list) -> dict:
+        """``learner_group.update`` arguments: ``num_epochs × num_minibatches`` gradient steps on
+        minibatches of ⌈rows / num_minibatches⌉ rows (rows: the kept timesteps plus the one
+        bootstrap row RLlib's PPO adds per episode), or RLlib's own ``minibatch_size`` mode."""
+        cfg: MRPOConfig = self.config
+        common = {"num_epochs": cfg.num_epochs, "shuffle_batch_per_epoch": cfg.shuffle_batch_per_epoch}
+        if cfg.num_minibatches is None:
+            return {**common, "minibatch_size": cfg.minibatch_size}
+        rows = sum(len(e) + 1 for e in kept)
+        return {
+            **common,
+            "minibatch_size": math.ceil(rows / cfg.num_minibatches),
+            "num_total_minibatches": cfg.num_epochs * cfg.num_minibatches,
+        }
+
     def _sample_episodes(self, m: int):
         """Exactly ``m`` complete episodes, split across the healthy env runners."""
         group = self.env_runner_group
@@ -358,12 +441,11 @@ class MRPO(PPO):
 
     def _log_selection(self, returns, lengths, params, mask, kappa) -> None:
         cfg: MRPOConfig = self.config
-        n_worst = sel.worst_set(returns, 0.1)
         kept_norm = normalize_params(cfg.task, params[mask])
         spread = float(kept_norm.std(axis=0).mean()) if mask.sum() > 1 else 0.0
         stats = {
             "return_mean": float(returns.mean()),
-            "return_worst10": float(returns[n_worst].mean()),
+            "return_worst10": sel.worst_mean(returns, 0.1),
             "return_min": float(returns.min()),
             "return_std": float(returns.std()),
             "episodes": int(returns.size),

@@ -39,11 +39,13 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task: a gymnasium id, the physics family that implements it, its parameters."""
+    """A task: a gymnasium id, the physics family that implements it, its parameters, and
+    whether its actions are continuous (a Box: the robots) or discrete (CartPole)."""
 
     name: str
     entry_point: str
     params: tuple[ParamSpec, ...]
+    continuous_actions: bool = True
 
     @property
     def env_id(self) -> str:
@@ -173,6 +175,7 @@ TASKS: dict[str, TaskSpec] = {
                 ),
                 ParamSpec("pole_mass", (0.01, 1.0), (1.0, 6.0), 0.1, "kg", "mass of the pole"),
             ),
+            continuous_actions=False,
         ),
     )
 }
