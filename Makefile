@@ -46,12 +46,12 @@ test-slow: install ## run only the slow learning tests
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check mrpo_rllib tests scripts
-	$(BIN)/ruff format --check mrpo_rllib tests scripts
+	$(BIN)/ruff check mrpo_rllib tests benchmarks
+	$(BIN)/ruff format --check mrpo_rllib tests benchmarks
 
 format: install ## ruff format and autofix
-	$(BIN)/ruff format mrpo_rllib tests scripts
-	$(BIN)/ruff check --fix mrpo_rllib tests scripts
+	$(BIN)/ruff format mrpo_rllib tests benchmarks
+	$(BIN)/ruff check --fix mrpo_rllib tests benchmarks
 
 train: install ## short training run on embedded Ray: TASK, ALGO, SEEDS, ITERS, EPISODES, OUT
 	for seed in $(SEEDS); do \
@@ -70,7 +70,7 @@ reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds 
 	$(BIN)/mrpo report $(OUT)/small --out $(OUT)/small/report
 
 bench: install-bench ## speed figures against references (BENCH=full|quick|tiny) into OUT/bench.json
-	$(BIN)/mrpo bench $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
+	$(BIN)/python benchmarks/bench.py $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
 
 cluster-up: install ## start the AWS cluster of cluster/aws.yaml (needs AWS credentials)
 	$(BIN)/ray up -y $(CLUSTER)
@@ -79,7 +79,7 @@ cluster-down: install ## tear the AWS cluster down
 	$(BIN)/ray down -y $(CLUSTER)
 
 env-bench: install ## environment speed against raw pybullet stepping
-	$(BIN)/python scripts/bench_envs.py
+	$(BIN)/python benchmarks/bench_envs.py
 
 clean: ## remove results and caches (not .venv)
 	rm -rf $(OUT) .pytest_cache .ruff_cache

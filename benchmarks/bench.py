@@ -1,17 +1,36 @@
-"""``mrpo bench``: speed and overhead figures, each a ratio against a reference measured in
+"""Speed and overhead figures of mrpo_rllib, each a ratio against a reference measured in
 the same run, on the same machine, back to back.
 
+Not part of the installed package (``benchmarks/`` sits beside ``mrpo_rllib/``). Run from
+the repository root::
+
+    python benchmarks/bench.py [--quick | --tiny] [--out results/bench.json]
+                               [--envs-per-env-runner N]
+    make bench [BENCH=full|quick|tiny]
+
+:func:`main` takes exactly ``mrpo bench``'s arguments (and returns 2, with a message, when
+Stable-Baselines3 is missing outside ``--tiny``). The harness uses only public things of
+our package (``TrainSettings``/``build_config``, ``result["mrpo"]``, the task table, the
+env modules' public constants) and of Stable-Baselines3 (its constructor arguments,
+``learn``, a ``BaseCallback``); it patches neither.
+
 - ``env_vs_raw``: each pybullet task's steps/s against raw pybullet stepping of the same
-  model (:func:`mrpo_rllib.bench_envs.measure_env`). Goal ≥ 0.8.
+  model (:func:`bench_envs.measure_env`, ``benchmarks/bench_envs.py``). Goal ≥ 0.8.
 - ``train_vs_sb3``: end-to-end training throughput (env steps per wall-clock second of
   ``algo.train()``: sampling, selection, learning and weight sync) of our PPO-DR with 0, 1
   and 2 env runners, against Stable-Baselines3 PPO doing the same work per iteration: the
-  same environment (``gymnasium.make`` of the same id), the same epochs, minibatch size,
-  64-64 tanh policy and value networks (separate), observation normalisation
-  (``VecNormalize(norm_reward=False)``), lr, γ, λ, clip, and in every round as many env
-  steps (``n_steps × n_envs``) as our DR runs sampled on average in that round. SB3 runs as
-  its documentation suggests: ``make_vec_env`` with ``DummyVecEnv`` (1 env, one per core)
-  and ``SubprocVecEnv`` (one per core); the fastest is the reference. Goal ≥ 1.0.
+  same environment (``gymnasium.make`` of the same id), 64-64 tanh policy and value
+  networks (separate), observation normalisation (``VecNormalize(norm_reward=False)``),
+  lr, γ, λ, clip, value-loss coefficient 0.5, gradient clip 0.5, in every round as many env
+  steps (``n_steps × n_envs``) as our DR runs sampled on average in that round, and the
+  same optimiser work: ours takes ``num_epochs × num_minibatches`` gradient steps per
+  iteration (MRPOConfig's defaults), SB3 ``n_epochs = num_epochs`` epochs of exactly
+  ``num_minibatches`` minibatches (``batch_size = ⌈n_steps × n_envs / num_minibatches⌉``,
+  the rollout nudged by a few steps where needed, see :func:`sb3_rollout`). The gradient
+  steps each contender took are recorded and must be equal (the run stops otherwise). SB3
+  runs as its documentation suggests: ``make_vec_env`` with ``DummyVecEnv`` (1 env, one per
+  core, and as many as one of our env runners steps together) and ``SubprocVecEnv`` (one
+  per core); the fastest is the reference. Goal ≥ 1.0.
 - ``selection_share``: MRPO's selection and bookkeeping time (``result["mrpo"]
   ["selection_time_ms"]``: selection, metrics, episode ledger) as a fraction of the
   iteration's wall time. Goal ≤ 0.01.
@@ -33,8 +52,8 @@ Modes: ``tiny`` (seconds: the test's), ``quick`` (< 15 min on 2 cores), ``full``
 
 from __future__ import annotations
 
+import argparse
 import datetime
-import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -43,11 +62,13 @@ import math
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
+from mrpo_rllib.algorithms import MRPOConfig
 from mrpo_rllib.algorithms.mrpo import DEFAULT_ENVS_PER_ENV_RUNNER
 
 PYBULLET_TASKS = ("Walker2d", "Hopper", "HalfCheetah", "InvertedPendulum", "InvertedDoublePendulum")
@@ -70,7 +91,11 @@ class MissingBenchDependency(RuntimeError):
 
 @dataclass
 class BenchSettings:
-    """What one ``mrpo bench`` run measures. Iterations are PPO iterations of M episodes."""
+    """What one benchmark run measures. Iterations are PPO iterations of M episodes.
+
+    ``num_minibatches`` and ``num_epochs`` (None: MRPOConfig's defaults, filled in by
+    :func:`bench`) set both sides' optimiser work: ``num_epochs × num_minibatches`` gradient
+    steps per iteration."""
 
     mode: str = "full"
     env_steps: int = 20000  # per task, for env_vs_raw
@@ -81,7 +106,6 @@ class BenchSettings:
     warmup_iterations: int = 1  # untimed iterations first (lazy init, first weight sync)
     env_runners: tuple[int, ...] = (0, 1, 2)  # ours with this many env runners
     mrpo_env_runners: int = 2  # MRPO vs DR compared at this many env runners
-    # SB3 variants: (vec env class, number of envs); 0 envs means one per core.
     envs_per_env_runner: int = DEFAULT_ENVS_PER_ENV_RUNNER  # ours: envs stepped as one batch
     # SB3 variants: (vec env class, number of envs); PER_CORE: one per core, AS_OURS: as many
     # as one of our env runners steps together (the same batch width for the policy).
@@ -91,8 +115,8 @@ class BenchSettings:
         ("SubprocVecEnv", PER_CORE),
         ("DummyVecEnv", AS_OURS),
     )
-    minibatch_size: int = 256
-    num_epochs: int = 10
+    num_minibatches: int | None = None  # gradient steps per epoch; None: MRPOConfig's default
+    num_epochs: int | None = None  # None: MRPOConfig's default
     seed: int = 0
     require_sb3: bool = True  # False: record train_vs_sb3 as skipped when SB3 is missing
     extra: dict = field(default_factory=dict)
@@ -108,8 +132,7 @@ MODES = {
         env_runners=(0,),
         mrpo_env_runners=0,
         sb3_variants=(("DummyVecEnv", 1),),
-        minibatch_size=64,
-        num_epochs=2,
+        num_epochs=1,  # num_minibatches: MRPOConfig's default, also on rollouts of ~50 steps
         require_sb3=False,
     ),
     "quick": BenchSettings(
@@ -202,11 +225,22 @@ def _load() -> list[float]:
 
 
 # -- env_vs_raw ----------------------------------------------------------------------------
+def _bench_envs():
+    """``benchmarks/bench_envs.py``, beside this file, however this file was run or loaded
+    (as a script, from ``sys.path``, or by file location)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import bench_envs
+
+    return bench_envs
+
+
 def bench_env_vs_raw(s: BenchSettings, echo=print) -> dict:
     try:
-        from mrpo_rllib.bench_envs import measure_env
+        measure_env = _bench_envs().measure_env
     except ImportError as e:
-        return {"error": f"mrpo_rllib.bench_envs.measure_env unavailable: {e}"}
+        return {"error": f"bench_envs.measure_env unavailable: {e}"}
     out = {}
     for task in s.env_tasks:
         try:
@@ -244,6 +278,13 @@ def _stats(iters: list[dict], warmup: int) -> dict:
     }
 
 
+def _gradient_steps_per_iteration(iters: list[dict]) -> int | float:
+    """The gradient steps every iteration took (their mean if they differ, which the
+    benchmark does not allow: see :meth:`SB3Run.step` and :func:`bench_training`)."""
+    steps = [i["gradient_steps"] for i in iters]
+    return steps[0] if len(set(steps)) == 1 else sum(steps) / len(steps)
+
+
 class OursRun:
     """Our algorithm built as ``mrpo train`` builds it; ``step()`` times one ``algo.train()``."""
 
@@ -258,7 +299,7 @@ class OursRun:
             seed=s.seed,
             num_env_runners=num_env_runners,
             num_envs_per_env_runner=s.envs_per_env_runner,
-            minibatch_size=s.minibatch_size,
+            num_minibatches=s.num_minibatches,
             num_epochs=s.num_epochs,
         )
         self.ledger_dir = tempfile.mkdtemp(prefix="mrpo-bench-")
@@ -267,6 +308,13 @@ class OursRun:
         t0 = time.perf_counter()
         self.algo = config.build_algo()
         self.build_s = time.perf_counter() - t0
+        cfg = self.algo.config
+        if (cfg.num_minibatches, cfg.num_epochs) != (s.num_minibatches, s.num_epochs):
+            self.close()
+            raise RuntimeError(
+                f"built with num_minibatches={cfg.num_minibatches}, num_epochs={cfg.num_epochs}; "
+                f"the benchmark asked for {s.num_minibatches}, {s.num_epochs}"
+            )
         self.driver_rss_added_mb = (proc_memory("self").get("VmRSS_mb") or 0) - (rss0 or 0)
         self.iters: list[dict] = []
 
@@ -285,6 +333,7 @@ class OursRun:
             "sample_time_s": float(m["sample_time_s"]),
             "selection_time_ms": float(m["selection_time_ms"]),
             "learn_time_s": float(m["learn_time_s"]),
+            "gradient_steps": int(m["gradient_steps"]),
             "kept_fraction": float(m["kept_fraction"]),
             "return_mean": float(m["return_mean"]),
             "load_avg_1min": _load()[0],
@@ -316,6 +365,7 @@ class OursRun:
             / 1e3
             / sum(i["wall_s"] for i in timed),
             "mean_kept_fraction": sum(i["kept_fraction"] for i in timed) / n,
+            "gradient_steps_per_iteration": _gradient_steps_per_iteration(self.iters),
             "iterations": self.iters,
             "driver_rss_added_mb": self.driver_rss_added_mb,
             "env_runners": runners,
@@ -337,18 +387,71 @@ def sb3_available() -> bool:
     return importlib.util.find_spec("stable_baselines3") is not None
 
 
-def _make_env(env_id: str):
-    """Module-level (picklable) env factory: importing this module registers ``mrpo/*``."""
-    import gymnasium as gym
+def sb3_minibatches(n_steps: int, n_envs: int, batch_size: int) -> int:
+    """Minibatches per epoch of SB3 2.x's PPO: ``PPO.train`` loops over
+    ``rollout_buffer.get(batch_size)``, which yields slices of ``batch_size`` of the
+    ``n_steps × n_envs`` rows, the last one shorter if it does not divide them."""
+    return math.ceil(n_steps * n_envs / batch_size)
 
-    import mrpo_rllib  # noqa: F401
 
-    return gym.make(env_id)
+def sb3_rollout(budget: int, n_envs: int, num_minibatches: int) -> tuple[int, int]:
+    """``(n_steps, batch_size)`` of SB3's PPO for one iteration of about ``budget`` env steps
+    that takes exactly ``num_minibatches`` minibatches per epoch, as ours does.
+
+    ``batch_size = ⌈n_steps × n_envs / num_minibatches⌉``; that yields ``num_minibatches``
+    slices for most rollouts (any above ``num_minibatches × (num_minibatches − 1)`` rows),
+    not for every short one (100 rows in 32 minibatches: slices of 4, so 25 of them). So
+    ``n_steps`` is the one nearest ``budget / n_envs`` (the lower on a tie) whose rollout
+    does, with ``batch_size ≥ 2`` (SB3 asserts ``batch_size > 1``). One exists within
+    ``lcm(n_envs, num_minibatches)`` rows of any budget of at least ``2 × num_minibatches``
+    rows: every multiple of it is one.
+    """
+    if num_minibatches < 1 or n_envs < 1:
+        raise ValueError(f"num_minibatches and n_envs must be >= 1, got {num_minibatches}, {n_envs}")
+
+    def fits(n_steps: int) -> bool:
+        rows = n_steps * n_envs
+        b = math.ceil(rows / num_minibatches)
+        return n_steps >= 1 and b >= 2 and sb3_minibatches(n_steps, n_envs, b) == num_minibatches
+
+    center = max(1, round(budget / n_envs))
+    for d in range(center + 2 * num_minibatches + math.lcm(n_envs, num_minibatches) + 1):
+        for n_steps in (center - d, center + d):
+            if fits(n_steps):
+                return n_steps, math.ceil(n_steps * n_envs / num_minibatches)
+    raise AssertionError("unreachable: every multiple of lcm(n_envs, num_minibatches) >= 2k fits")
+
+
+def _sb3_timer_callback():
+    """A ``BaseCallback`` (SB3's public callback API) that notes when the rollout ends: the
+    update (``PPO.train``) runs between that and the end of ``learn``."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class RolloutEndTimer(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.rollout_end = None
+
+        def _on_rollout_end(self) -> None:
+            self.rollout_end = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            return True
+
+    return RolloutEndTimer()
 
 
 class SB3Run:
-    """SB3 PPO with our PPO settings. ``step(steps)`` runs one iteration (rollout of
-    ``steps`` env steps in total over the ``n_envs`` envs, then the update) and times it."""
+    """SB3 PPO with our PPO settings. ``step(steps)`` runs one iteration (a rollout of about
+    ``steps`` env steps in total over the ``n_envs`` envs, then the update of ``num_epochs ×
+    num_minibatches`` gradient steps) and times it.
+
+    Between iterations the rollout length and minibatch size are set through the model's
+    public attributes (``n_steps``, ``batch_size``, a new ``rollout_buffer`` of its own
+    ``rollout_buffer_class``/``rollout_buffer_kwargs``): the policy, its optimiser, the
+    normalisation statistics and the envs' running episodes carry over, as in one long
+    ``learn``. Gradient steps are counted by a step hook on the policy's torch optimiser
+    (``Optimizer.register_step_post_hook``) and checked against the settings."""
 
     def __init__(self, task: str, vec_env: str, n_envs: int, s: BenchSettings):
         import torch
@@ -363,23 +466,29 @@ class SB3Run:
         cls = {"DummyVecEnv": DummyVecEnv, "SubprocVecEnv": SubprocVecEnv}[vec_env]
         t0 = time.perf_counter()
         venv = make_vec_env(
-            functools.partial(_make_env, get_task(task).env_id),
+            # gymnasium's "module:env_id": each env (in SubprocVecEnv's workers too) imports
+            # mrpo_rllib, which registers mrpo/*, however this file was loaded
+            f"mrpo_rllib:{get_task(task).env_id}",
             n_envs=self.n_envs,
             seed=s.seed,
             vec_env_cls=cls,
         )
         self.venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
+        n_steps, batch_size = sb3_rollout(2 * s.num_minibatches, self.n_envs, s.num_minibatches)
         self.model = PPO(
             "MlpPolicy",
             self.venv,
-            n_steps=max(2, s.minibatch_size // self.n_envs),  # resized at every step()
-            batch_size=s.minibatch_size,
+            n_steps=n_steps,  # resized at every step()
+            batch_size=batch_size,
             n_epochs=s.num_epochs,
             learning_rate=3e-4,
             gamma=0.99,
             gae_lambda=0.95,
             clip_range=0.2,
             ent_coef=0.0,
+            vf_coef=0.5,
+            max_grad_norm=0.5,
+            target_kl=None,  # no early stop: every epoch runs, as ours
             policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh},
             seed=s.seed,
             device="cpu",
@@ -388,23 +497,21 @@ class SB3Run:
         self.build_s = time.perf_counter() - t0
         self.torch_threads = torch.get_num_threads()
         self.iters: list[dict] = []
-        # Time the update separately (sampling = the rest of the iteration).
-        self._learn_s = 0.0
-        train = self.model.train
+        self.timer = _sb3_timer_callback()
+        self.optimizer_steps = 0
 
-        def timed_train() -> None:
-            t = time.perf_counter()
-            train()
-            self._learn_s += time.perf_counter() - t
+        def count(*_args, **_kwargs) -> None:
+            self.optimizer_steps += 1
 
-        self.model.train = timed_train
+        self._hook = self.model.policy.optimizer.register_step_post_hook(count)
 
     @property
     def name(self) -> str:
         return f"{self.vec_env}x{self.n_envs}"
 
-    def _resize(self, n_steps: int) -> None:
+    def _resize(self, n_steps: int, batch_size: int) -> None:
         m = self.model
+        m.batch_size = batch_size
         if m.n_steps == n_steps:
             return
         m.n_steps = n_steps
@@ -420,18 +527,31 @@ class SB3Run:
         )
 
     def step(self, steps: int) -> dict:
-        n_steps = max(2, round(steps / self.n_envs))
-        self._resize(n_steps)
-        self.model.batch_size = min(self.s.minibatch_size, n_steps * self.n_envs)
-        learn0 = self._learn_s
+        k = self.s.num_minibatches
+        n_steps, batch_size = sb3_rollout(steps, self.n_envs, k)
+        self._resize(n_steps, batch_size)
+        expected = self.s.num_epochs * sb3_minibatches(n_steps, self.n_envs, batch_size)
+        counted0 = self.optimizer_steps
         t0 = time.perf_counter()
-        self.model.learn(total_timesteps=n_steps * self.n_envs, reset_num_timesteps=not self.iters)
+        self.model.learn(
+            total_timesteps=n_steps * self.n_envs, callback=self.timer, reset_num_timesteps=not self.iters
+        )
         wall = time.perf_counter() - t0
+        counted = self.optimizer_steps - counted0
+        if not counted == expected == self.s.num_epochs * k:
+            raise RuntimeError(
+                f"SB3 {self.name}: {counted} gradient steps (expected {expected} = {self.s.num_epochs} "
+                f"epochs × minibatches of {batch_size} of {n_steps * self.n_envs} rows), "
+                f"not num_epochs × num_minibatches = {self.s.num_epochs * k} as ours"
+            )
         it = {
             "wall_s": wall,
             "env_steps": n_steps * self.n_envs,
+            "budget_env_steps": steps,
             "n_steps": n_steps,
-            "learn_time_s": self._learn_s - learn0,
+            "batch_size": batch_size,
+            "gradient_steps": counted,
+            "learn_time_s": t0 + wall - self.timer.rollout_end,
             "load_avg_1min": _load()[0],
         }
         self.iters.append(it)
@@ -449,7 +569,9 @@ class SB3Run:
             "task": self.task,
             "vec_env": self.vec_env,
             "n_envs": self.n_envs,
-            "batch_size": self.s.minibatch_size,
+            "n_epochs": self.s.num_epochs,
+            "batch_size": sum(i["batch_size"] for i in timed) / len(timed),  # mean; per iteration below
+            "gradient_steps_per_iteration": _gradient_steps_per_iteration(self.iters),
             "build_s": self.build_s,
             **_stats(self.iters, self.s.warmup_iterations),
             "mean_learn_s": sum(i["learn_time_s"] for i in timed) / len(timed),
@@ -459,6 +581,9 @@ class SB3Run:
         }
 
     def close(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         if self.venv is not None:
             self.venv.close()
             self.venv = None
@@ -504,7 +629,8 @@ def bench_training(task: str, s: BenchSettings, with_sb3: bool, echo=print) -> d
     """Every contender on ``task``, alive at once, stepped round-robin one iteration at a time,
     so that a burst of other work on the machine hits all of them alike. Round r: our PPO-DR
     at each runner count, MRPO, then each SB3 variant with as many env steps as our DR runs
-    sampled on average in round r (same work per iteration)."""
+    sampled on average in round r (same work per iteration); every contender must have taken
+    ``num_epochs × num_minibatches`` gradient steps in the round (same optimiser work)."""
     reset_peak_memory()
     ours: dict[int, OursRun] = {}
     sb3: list[SB3Run] = []
@@ -514,13 +640,22 @@ def bench_training(task: str, s: BenchSettings, with_sb3: bool, echo=print) -> d
             ours[n] = OursRun(task, "dr", n, s)
         mrpo = OursRun(task, "mrpo", s.mrpo_env_runners, s)
         if with_sb3:
-            sb3 = [SB3Run(task, v, n, s) for v, n in s.sb3_variants]
+            for v, n in s.sb3_variants:
+                sb3.append(SB3Run(task, v, n, s))
+        want = s.num_epochs * s.num_minibatches  # gradient steps per iteration, every contender
         for r in range(s.warmup_iterations + s.iterations):
-            steps = [ours[n].step()["env_steps"] for n in ours]
-            mrpo.step()
+            its = [ours[n].step() for n in ours]
+            its.append(mrpo.step())
+            steps = [it["env_steps"] for it in its[:-1]]  # DR runs only
             budget = round(sum(steps) / len(steps))
             for c in sb3:
-                c.step(budget)
+                its.append(c.step(budget))
+            if any(it["gradient_steps"] != want for it in its):
+                raise RuntimeError(
+                    f"unequal optimiser work in round {r + 1}: gradient steps "
+                    f"{[it['gradient_steps'] for it in its]}, expected {want} = {s.num_epochs} epochs × "
+                    f"{s.num_minibatches} minibatches for every contender"
+                )
             echo(
                 f"  {task} round {r + 1}/{s.warmup_iterations + s.iterations} ({budget} steps/it) load {_load()}"
             )
@@ -581,6 +716,7 @@ def run_bench(s: BenchSettings, echo=print) -> dict:
             ref_name = max(sb3, key=lambda k: sb3[k]["env_steps_per_s"])
             ref, ref_median = sb3[ref_name]["env_steps_per_s"], sb3[ref_name]["median_iteration_steps_per_s"]
             ours = {n: run["ours"][str(n)] for n in s.env_runners}
+            ours_named = {f"{n}_env_runners": r for n, r in run["ours"].items()}
             ratios = {f"{n}_env_runners": r["env_steps_per_s"] / ref for n, r in ours.items()}
             tv[task] = {
                 "ratio": ratios,
@@ -596,6 +732,15 @@ def run_bench(s: BenchSettings, echo=print) -> dict:
                 "ours_mean_steps_per_iteration": sum(r["mean_steps_per_iteration"] for r in ours.values())
                 / len(ours),
                 "sb3_mean_steps_per_iteration": sb3[ref_name]["mean_steps_per_iteration"],
+                # Same optimiser work: num_epochs × num_minibatches gradient steps per iteration.
+                "num_epochs": s.num_epochs,
+                "num_minibatches": s.num_minibatches,
+                "gradient_steps_per_iteration": {
+                    **{f"dr/{n}": r["gradient_steps_per_iteration"] for n, r in ours_named.items()},
+                    f"mrpo/{s.mrpo_env_runners}_env_runners": run["mrpo"]["gradient_steps_per_iteration"],
+                    **{f"sb3/{k}": v["gradient_steps_per_iteration"] for k, v in sb3.items()},
+                },
+                "sb3_reference_batch_size": sb3[ref_name]["batch_size"],
             }
         report["train_vs_sb3"] = tv
 
@@ -692,9 +837,14 @@ def bench(mode: str = "full", out: str | None = None, echo=print, **overrides) -
     s = BenchSettings(**{**asdict(MODES[mode]), **overrides})
     s.env_tasks, s.train_tasks, s.env_runners = tuple(s.env_tasks), tuple(s.train_tasks), tuple(s.env_runners)
     s.sb3_variants = tuple(tuple(v) for v in s.sb3_variants)
+    defaults = MRPOConfig()  # our learner's optimiser work unless given
+    if s.num_minibatches is None:
+        s.num_minibatches = defaults.num_minibatches
+    if s.num_epochs is None:
+        s.num_epochs = defaults.num_epochs
     with warnings.catch_warnings():
         # RLlib's "new API stack" notice, gymnasium's re-registration notes, SB3's note on a
-        # rollout that is not a multiple of the minibatch (same as ours: a short last one).
+        # rollout that is not a multiple of the minibatch (the last, shorter slice is counted).
         warnings.filterwarnings("ignore", category=UserWarning)
         logging.getLogger("ray.rllib").setLevel(logging.ERROR)
         report = clean(run_bench(s, echo))
@@ -706,3 +856,36 @@ def bench(mode: str = "full", out: str | None = None, echo=print, **overrides) -
     for key, value in report["summary"].items():
         echo(f"  {key}: {json.dumps(value)}")
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: ``mrpo bench``'s arguments exactly. 0 on success, 2 when
+    Stable-Baselines3 is missing (outside ``--tiny``)."""
+    parser = argparse.ArgumentParser(
+        prog="mrpo bench",
+        description="speed figures, each a ratio against a reference run alongside "
+        "(see benchmarks/bench.py's docstring and the README's Benchmarks section)",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer steps and iterations (< 15 min on 2 cores)")
+    size.add_argument("--tiny", action="store_true", help="seconds-scale smoke run (SB3 optional)")
+    parser.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
+    parser.add_argument(
+        "--envs-per-env-runner",
+        type=int,
+        default=None,
+        help=f"ours: envs per env runner (default {DEFAULT_ENVS_PER_ENV_RUNNER})",
+    )
+    args = parser.parse_args(argv)
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    overrides = {} if args.envs_per_env_runner is None else {"envs_per_env_runner": args.envs_per_env_runner}
+    try:
+        bench(mode, out=args.out, **overrides)
+    except MissingBenchDependency as e:
+        print(f"mrpo bench: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

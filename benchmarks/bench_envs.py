@@ -1,5 +1,16 @@
 """Environment speed: our pybullet tasks against raw pybullet stepping of the same model.
 
+Run as a script from the repository root (``make env-bench``)::
+
+    python benchmarks/bench_envs.py [--steps N] [--tasks T ...] [--repeats R] [--json PATH]
+
+``benchmarks/bench.py`` (``make bench``) imports :func:`measure_env` for its ``env_vs_raw``
+figure. Neither is part of the installed package, and both use only public things of it:
+``gymnasium.make`` of the task's id (:func:`mrpo_rllib.envs.get_task`), ``info
+["env_params"]`` for each episode's parameters, and the documented module-level constants,
+robot table and MJCF template of :mod:`mrpo_rllib.envs.locomotion` and
+:mod:`mrpo_rllib.envs.pendulum`; the raw loops are written against pybullet alone.
+
 For each task, :func:`measure_env` first runs our environment (``gymnasium.make``, so
 with gymnasium's wrappers; random actions from a seeded generator; a reset whenever an
 episode ends or reaches 1000 steps) and records each episode's length and parameters.
@@ -16,14 +27,16 @@ the task needs, on a fresh pybullet client with the same scene and physics setti
   states, the torso's link state with velocity, the floor contacts), splits that price:
   ``ceiling`` = that loop / raw is the best any such environment can reach,
   ``ours_vs_queries`` = ours / that loop is what our own Python costs.
-- pendula: the model our environment loaded,
-  stepped the same way; every episode reloads the MJCF (``resetSimulation`` +
-  ``loadMJCF``), since the geometry rebuild is part of those tasks.
+- pendula (InvertedPendulum, InvertedDoublePendulum): every episode rebuilds the
+  geometry, since that is part of those tasks: the MJCF of that episode's sampled
+  lengths written from :func:`mrpo_rllib.envs.pendulum.mjcf_template` (its documented
+  ``{name}``/``{name_half}`` placeholders), ``resetSimulation`` + ``loadMJCF`` with the
+  module's physics settings, motors off, random initial hinge angles; per step the slider
+  force and ``stepSimulation``.
 
 Each loop runs ``repeats`` times, alternating, and is timed in segments of 250 steps; a
 segment counts with its fastest repeat, so that other load on the machine (two shared
 cores) hardly moves the figures. The goal is ratio ≥ 0.8.
-``python scripts/bench_envs.py --steps N --json PATH``.
 """
 
 from __future__ import annotations
@@ -31,6 +44,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import sys
+import tempfile
 import time
 
 import gymnasium as gym
@@ -41,14 +57,18 @@ import pybullet_data
 import mrpo_rllib  # noqa: F401  (registers the environments)
 from mrpo_rllib.envs import get_task
 from mrpo_rllib.envs import locomotion as loco
+from mrpo_rllib.envs import pendulum as pend
 
 LOCOMOTION_TASKS = ("Hopper", "Walker2d", "HalfCheetah")
 PENDULUM_TASKS = ("InvertedPendulum", "InvertedDoublePendulum")
+PYBULLET_TASKS = (*LOCOMOTION_TASKS, *PENDULUM_TASKS)
 SEGMENT = 250  # steps per timed segment
+CONTACT_ERP = 0.9  # Roboschool's default contact ERP (locomotion.py's module docstring)
 
 
 def _ours(task: str, steps: int, seed: int):
-    """Our env's segment times; the episodes as (length, parameter values); the unwrapped env (closed)."""
+    """Our env's segment times and its episodes as (length, parameters) pairs, the
+    parameters a dict name → value from ``info["env_params"]``."""
     env = gym.make(get_task(task).env_id)
     rng = np.random.default_rng(seed)
     actions = rng.uniform(-1.0, 1.0, size=(steps, *env.action_space.shape)).astype(np.float32)
@@ -66,13 +86,22 @@ def _ours(task: str, steps: int, seed: int):
         if i % SEGMENT == 0:
             marks.append(time.perf_counter())
     lengths.append(length)
-    unwrapped = env.unwrapped
     env.close()
-    return np.diff(marks), list(zip(lengths, params, strict=True)), unwrapped
+    return np.diff(marks), list(zip(lengths, params, strict=True))
+
+
+def _boundaries(episodes) -> dict[int, int]:
+    """Step count → index of the episode that starts after it (our env's reset points)."""
+    out, t = {}, 0
+    for k, (length, _) in enumerate(episodes[:-1]):
+        t += length
+        out[t] = k + 1
+    return out
 
 
 def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = False) -> np.ndarray:
-    """Raw pybullet stepping of the task's MJCF, written against pybullet only.
+    """Raw pybullet stepping of the task's MJCF, written against pybullet, the robot table
+    (:data:`mrpo_rllib.envs.locomotion.ROBOTS`) and that module's physics constants.
 
     ``queries``: also make, every step, the three reads any environment with Roboschool's
     observation needs (joint states, the torso's pose and velocity, the floor contacts),
@@ -84,7 +113,7 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = 
         pb.resetSimulation(physicsClientId=cid)
         pb.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=cid)
         pb.setGravity(0, 0, -loco.GRAVITY, physicsClientId=cid)
-        pb.setDefaultContactERP(0.9, physicsClientId=cid)
+        pb.setDefaultContactERP(CONTACT_ERP, physicsClientId=cid)
         pb.setPhysicsEngineParameter(
             fixedTimeStep=loco.DT,
             numSolverIterations=loco.SOLVER_ITERATIONS,
@@ -93,7 +122,13 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = 
         )
         data = pybullet_data.getDataPath()
         (floor,) = pb.loadSDF(os.path.join(data, "plane_stadium.sdf"), physicsClientId=cid)
-        pb.changeDynamics(floor, -1, lateralFriction=0.8, restitution=0.5, physicsClientId=cid)
+        pb.changeDynamics(
+            floor,
+            -1,
+            lateralFriction=loco.FLOOR_FRICTION,
+            restitution=loco.FLOOR_RESTITUTION,
+            physicsClientId=cid,
+        )
         flags = pb.URDF_USE_SELF_COLLISION | pb.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
         (body,) = pb.loadMJCF(os.path.join(data, "mjcf", robot.xml), flags=flags, physicsClientId=cid)
         joints, gains, massive, moving, torso = [], [], [], [], 0
@@ -106,7 +141,7 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = 
                 moving.append(j)
             if not (name.startswith("ignore") or name.startswith("jointfix")):
                 joints.append(j)
-                gains.append(robot.power * robot.power_coef.get(name, 100.0))
+                gains.append(robot.power * robot.power_coef.get(name, loco.DEFAULT_POWER_COEF))
             dyn = pb.getDynamicsInfo(body, j, physicsClientId=cid)
             if dyn[0] > 0:
                 massive.append((j, dyn[0], dyn[2]))
@@ -115,13 +150,9 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = 
         rng = np.random.default_rng(seed)
         n = len(joints)
         forces = (rng.uniform(-1.0, 1.0, size=(steps, n)) * np.array(gains)).tolist()
-        starts = [[[q] for q in rng.uniform(-0.1, 0.1, n).tolist()] for _ in episodes]
+        starts = [[[q] for q in rng.uniform(-loco.INIT_NOISE, loco.INIT_NOISE, n).tolist()] for _ in episodes]
         zero = [[0.0]] * n
-        resets = {}  # step index after which episode k+1 starts
-        t = 0
-        for k, (length, _) in enumerate(episodes[:-1]):
-            t += length
-            resets[t] = k + 1
+        resets = _boundaries(episodes)
 
         def reset(k: int) -> None:
             pb.restoreState(state, physicsClientId=cid)
@@ -159,32 +190,91 @@ def _raw_locomotion(task: str, steps: int, episodes, seed: int, queries: bool = 
     return np.diff(marks)
 
 
-def _raw_pendulum(template, steps: int, episodes, seed: int) -> np.ndarray:
-    """Raw stepping of the pendulum model our environment loaded: same scene and physics
-    settings; every episode reloads the MJCF, since the geometry rebuild is part of the task."""
-    env = type(template)(template.task.name)
-    env.reset(seed=seed)
-    cid, body, joints = env._cid, env._body, list(env._joints)
+def _shm_tmpdir() -> str:
+    """A private temporary directory, on tmpfs when there is one (as the pendulum env's)."""
+    shm = "/dev/shm"
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+    return tempfile.mkdtemp(prefix="mrpo_bench_", dir=base)
+
+
+def _raw_pendulum(task: str, steps: int, episodes, seed: int) -> np.ndarray:
+    """Raw pybullet stepping of the pendulum, written against pybullet, the task table and
+    :mod:`mrpo_rllib.envs.pendulum`'s public constants and MJCF template.
+
+    Every episode rebuilds its own sampled geometry, as the task does: write the MJCF
+    (``mjcf_template`` with ``{name}`` = the value, ``{name_half}`` = half of it, exact float
+    reprs), ``resetSimulation``, the physics settings, ``loadMJCF`` (file caching off), every
+    motor off, the hinges at random initial angles. Per step: the slider force (precomputed)
+    and ``stepSimulation``.
+    """
+    spec = pend.PENDULA[task]
+    names = get_task(task).param_names
+    template = pend.mjcf_template(spec)
+    tmpdir = _shm_tmpdir()
+    path = os.path.join(tmpdir, spec.xml)
     rng = np.random.default_rng(seed)
-    forces = (rng.uniform(-1.0, 1.0, size=(steps, len(joints))) * env._gain).tolist()
-    boundaries = set(np.cumsum([length for length, _ in episodes[:-1]]).tolist())
-    reload_path = os.path.join(env._tmpdir, "raw.xml")
-    with open(reload_path, "w") as f:
-        f.write(env._xml(env._geometry))
-    marks = [time.perf_counter()]
-    for i in range(steps):
-        if i and i % SEGMENT == 0:
-            marks.append(time.perf_counter())
-        pb.setJointMotorControlArray(body, joints, pb.TORQUE_CONTROL, forces=forces[i], physicsClientId=cid)
-        pb.stepSimulation(physicsClientId=cid)
-        if i + 1 in boundaries:
-            pb.resetSimulation(physicsClientId=cid)
-            pb.setPhysicsEngineParameter(enableFileCaching=0, physicsClientId=cid)
-            pb.setGravity(0, 0, -9.8, physicsClientId=cid)
-            pb.loadMJCF(reload_path, physicsClientId=cid)
-    if steps % SEGMENT == 0:
-        marks.append(time.perf_counter())
-    env.close()
+    forces = (rng.uniform(-1.0, 1.0, size=steps) * spec.gain).tolist()
+    nh = len(spec.hinges)
+    starts = [[[q] for q in rng.uniform(-pend.INIT_NOISE, pend.INIT_NOISE, nh).tolist()] for _ in episodes]
+    zero = [[0.0]] * nh
+    resets = _boundaries(episodes)
+    cid = pb.connect(pb.DIRECT)
+    index: dict = {}  # body, slider, hinges, all joints: the same structure for every geometry
+
+    def load(k: int) -> None:
+        values = {}
+        for name in names:
+            v = float(episodes[k][1][name])
+            values[name], values[name + "_half"] = repr(v), repr(v / 2)
+        with open(path, "w") as f:
+            f.write(template.format(**values))
+        pb.resetSimulation(physicsClientId=cid)
+        pb.setPhysicsEngineParameter(
+            enableFileCaching=0,
+            deterministicOverlappingPairs=1,
+            fixedTimeStep=pend.TIMESTEP,
+            numSolverIterations=pend.SOLVER_ITERATIONS,
+            numSubSteps=1,
+            physicsClientId=cid,
+        )
+        pb.setGravity(0, 0, -pend.GRAVITY, physicsClientId=cid)
+        pb.setDefaultContactERP(pend.CONTACT_ERP, physicsClientId=cid)
+        bodies = pb.loadMJCF(path, flags=pend.LOAD_FLAGS, physicsClientId=cid)
+        if not index:
+            joints = {}
+            for b in bodies:
+                for j in range(pb.getNumJoints(b, physicsClientId=cid)):
+                    joints[pb.getJointInfo(b, j, physicsClientId=cid)[1].decode()] = (b, j)
+            body, slider = joints["slider"]
+            index.update(
+                body=body,
+                slider=[slider],
+                hinges=[joints[h][1] for h in spec.hinges],
+                all=list(range(pb.getNumJoints(body, physicsClientId=cid))),
+            )
+        body, every = index["body"], index["all"]
+        pb.setJointMotorControlArray(
+            body, every, pb.POSITION_CONTROL, forces=[0.0] * len(every), physicsClientId=cid
+        )
+        pb.resetJointStatesMultiDof(body, index["hinges"], starts[k], zero, physicsClientId=cid)
+
+    try:
+        load(0)
+        body, slider = index["body"], index["slider"]
+        marks = [time.perf_counter()]
+        for i in range(steps):
+            pb.setJointMotorControlArray(
+                body, slider, pb.TORQUE_CONTROL, forces=[forces[i]], physicsClientId=cid
+            )
+            pb.stepSimulation(physicsClientId=cid)
+            k = resets.get(i + 1)
+            if k is not None:
+                load(k)
+            if (i + 1) % SEGMENT == 0:
+                marks.append(time.perf_counter())
+    finally:
+        pb.disconnect(cid)
+        shutil.rmtree(tmpdir, ignore_errors=True)
     return np.diff(marks)
 
 
@@ -200,13 +290,17 @@ def measure_env(task: str, steps: int = 20000, seed: int = 0, repeats: int = 3) 
     steps = max(SEGMENT, steps - steps % SEGMENT)
     ours_t, raw_t, query_t = [], [], []
     for _ in range(repeats):
-        times, episodes, template = _ours(task, steps, seed)
+        times, episodes = _ours(task, steps, seed)
         ours_t.append(times)
         if task in loco.ROBOTS:
             raw_t.append(_raw_locomotion(task, steps, episodes, seed))
             query_t.append(_raw_locomotion(task, steps, episodes, seed, queries=True))
+        elif task in pend.PENDULA:
+            raw_t.append(_raw_pendulum(task, steps, episodes, seed))
         else:
-            raw_t.append(_raw_pendulum(template, steps, episodes, seed))
+            raise ValueError(
+                f"no raw pybullet reference for {task!r}: expected one of {list(PYBULLET_TASKS)}"
+            )
     ours = steps / float(np.min(ours_t, axis=0).sum())
     raw = steps / float(np.min(raw_t, axis=0).sum())
     extra = {}
@@ -244,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    tasks = args.tasks or [*LOCOMOTION_TASKS, *PENDULUM_TASKS]
+    tasks = args.tasks or list(PYBULLET_TASKS)
     out = {}
     print(
         f"{'task':<24} {'ours steps/s':>12} {'raw steps/s':>12} {'ratio':>6} {'mean ep len':>11}", flush=True
@@ -261,3 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
