@@ -9,7 +9,7 @@ TASK     ?= CartPole
 ALGO     ?= mrpo
 SEEDS    ?= 0
 ITERS    ?= 20
-EPISODES ?= 50
+EPISODES ?=
 OUT      ?= results
 CONFIG   ?= tune_configs/smoke.yaml
 STORAGE  ?= $(OUT)/tune
@@ -24,6 +24,7 @@ SMALL    ?= tune_configs/small_cartpole.yaml tune_configs/small_invertedpendulum
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
 	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS='$(SEEDS)' ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
+	@echo "             STORAGE=$(STORAGE) RUNS=$(RUNS) BENCH=$(BENCH); RAY_ADDRESS=http://... submits make tune as a Ray job"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,13 +54,13 @@ format: install ## ruff format and autofix
 	$(BIN)/ruff format mrpo_rllib tests benchmarks
 	$(BIN)/ruff check --fix mrpo_rllib tests benchmarks
 
-train: install ## short training run on embedded Ray: TASK, ALGO, SEEDS, ITERS, EPISODES, OUT
+train: install ## a short training run (embedded Ray): TASK, ALGO, SEEDS, ITERS, EPISODES (M), OUT
 	for seed in $(SEEDS); do \
-		$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $$seed \
-			--iterations $(ITERS) --episodes-per-iteration $(EPISODES) --out $(OUT) || exit 1; \
+		$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $$seed --iterations $(ITERS) --out $(OUT) \
+			$(if $(EPISODES),--set episodes_per_iteration=$(EPISODES)) || exit 1; \
 	done
 
-tune: install ## run the sweep CONFIG on the cluster at RAY_ADDRESS (else embedded Ray) into STORAGE
+tune: install ## the sweep CONFIG into STORAGE: locally, or as a Ray job when RAY_ADDRESS=http://<dashboard>
 	$(BIN)/mrpo tune $(CONFIG) --storage $(STORAGE)
 
 report: install ## Table 2, Figures 1-3, audit from every run under RUNS into OUT/report

@@ -286,24 +286,30 @@ def _gradient_steps_per_iteration(iters: list[dict]) -> int | float:
 
 
 class OursRun:
-    """Our algorithm built as ``mrpo train`` builds it; ``step()`` times one ``algo.train()``."""
+    """Our algorithm built as ``mrpo train`` builds it (a one-trial experiment's config);
+    ``step()`` times one ``algo.train()``."""
 
     def __init__(self, task: str, selection: str, num_env_runners: int, s: BenchSettings):
-        from mrpo_rllib.train import TrainSettings, build_config
+        from mrpo_rllib.experiments import parse_experiment
 
         self.task, self.selection, self.num_env_runners, self.s = task, selection, num_env_runners, s
-        ts = TrainSettings(
-            task=task,
-            algo=selection,
-            episodes_per_iteration=s.episodes_per_iteration,
-            seed=s.seed,
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=s.envs_per_env_runner,
-            num_minibatches=s.num_minibatches,
-            num_epochs=s.num_epochs,
+        exp = parse_experiment(
+            {
+                "name": "bench",
+                "task": task,
+                "algorithms": [selection],
+                "seeds": [s.seed],
+                "budget": {"iterations": 1},
+                "episodes_per_iteration": s.episodes_per_iteration,
+                "env_runners_per_trial": num_env_runners,
+                "envs_per_env_runner": s.envs_per_env_runner,
+                "training": {"num_minibatches": s.num_minibatches, "num_epochs": s.num_epochs},
+            },
+            "bench",
         )
+        (trial,) = exp.trials()
         self.ledger_dir = tempfile.mkdtemp(prefix="mrpo-bench-")
-        config = build_config(ts).reporting(episode_ledger_dir=self.ledger_dir)
+        config = exp.trial_config(trial).reporting(episode_ledger_dir=self.ledger_dir)
         rss0 = proc_memory("self").get("VmRSS_mb")
         t0 = time.perf_counter()
         self.algo = config.build_algo()

@@ -1,28 +1,23 @@
-"""The ``mrpo`` command line: thin wrappers over the package's functions."""
+"""The ``mrpo`` command line: thin wrappers over the package's functions.
+
+``mrpo train`` and ``mrpo tune`` read the same experiment schema
+(:mod:`mrpo_rllib.experiments`): ``train`` builds a one-trial experiment from its flags,
+``tune`` reads a file; both take ``--set key=value`` overrides of any key of the schema.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime
+import glob
+import logging
+import os
 import signal
 import sys
 
-from mrpo_rllib import runs
+from mrpo_rllib.selection import SELECTIONS
 
-
-def _params_arg(text: str | None):
-    """``--params test`` / ``nominal`` / a JSON dict such as ``'{"density": 900}'``."""
-    if text is None or text in ("train", "test", "nominal"):
-        return text
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(
-            f"--params must be train, test, nominal or a JSON object, got {text!r} ({e})"
-        ) from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"--params JSON must be an object, got {text!r}")
-    return value
+DEFAULT_OUT = "results"
 
 
 def _cmd_tasks(args) -> int:
@@ -36,51 +31,95 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    from mrpo_rllib.train import TrainSettings, train
+def train_experiment(args, name: str):
+    """The one-trial experiment of ``mrpo train``'s flags (validated, nothing written)."""
+    from mrpo_rllib.experiments import apply_overrides, parse_experiment
 
-    s = TrainSettings(
-        task=args.task,
-        algo=args.algo,
-        iterations=args.iterations,
-        episodes_per_iteration=args.episodes_per_iteration,
-        seed=args.seed,
-        out=args.out,
-        kappa_start=args.kappa_start,
-        kappa_end=args.kappa_end,
-        kappa_ramp_iters=args.kappa_ramp_iters,
-        num_env_runners=args.num_env_runners,
-        num_envs_per_env_runner=args.num_envs_per_env_runner,
-        num_minibatches=args.num_minibatches,
-        minibatch_size=args.minibatch_size,
-        num_epochs=args.num_epochs,
-        checkpoint_every=args.checkpoint_every,
-        params=args.params,
+    budget = {"env_steps": args.env_steps} if args.env_steps else {"iterations": args.iterations}
+    data = {
+        "name": name,
+        "task": args.task,
+        "algorithms": [args.algo],
+        "seeds": [args.seed],
+        "budget": budget,
+        "checkpoint_every": args.checkpoint_every,
+    }
+    return parse_experiment(apply_overrides(data, args.set), "mrpo train")
+
+
+def _latest_train_run(out: str, trial: str) -> str | None:
+    """The newest ``train-*`` experiment under ``out`` that holds a trial named ``trial``."""
+    found = sorted(glob.glob(os.path.join(out, "train-*", trial)), key=os.path.getmtime)
+    return os.path.basename(os.path.dirname(found[-1])) if found else None
+
+
+def _cmd_train(args) -> int:
+    from mrpo_rllib.report import write_run_summary
+    from mrpo_rllib.sweep import run_sweep
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    exp = train_experiment(args, args.name or f"train-{stamp}")
+    (trial,) = exp.trials()
+    if args.resume and not args.name:
+        earlier = _latest_train_run(args.out, trial.name)
+        if earlier is None:
+            raise ValueError(f"--resume: no earlier `mrpo train` run of {trial.name} under {args.out}")
+        exp = exp.model_copy(update={"name": earlier})
+    budget = ", ".join(
+        f"{v:,} {k.replace('_', ' ')}" for k, v in exp.budget.model_dump(exclude_none=True).items()
     )
-    train(s, argv=sys.argv)
+    print(f"{trial.name}: {budget} -> {os.path.join(args.out, exp.name, trial.name)}")
+    results = run_sweep(
+        exp, args.out, resume=args.resume, per_iteration=True, verbose=args.verbose, argv=args.argv
+    )
+    (result,) = list(results)
+    if result.error is not None:
+        print(f"mrpo train: the run failed: {result.error}", file=sys.stderr)
+        return 1
+    run_dir = result.path
+    write_run_summary(run_dir)
+    m = result.metrics
+    print(
+        f"done: {m['training_iteration']} iterations, {int(m['num_env_steps_sampled_lifetime']):,} env steps; "
+        f"last iteration: average {m['mrpo']['return_mean']:.1f}, 10%-worst {m['mrpo']['return_worst10']:.1f}"
+    )
+    print(f"run directory: {run_dir} (report.md, curves.png, progress.csv, episodes.csv, checkpoint_*/)")
     return 0
+
+
+def _submit_job(args) -> int:
+    from mrpo_rllib.jobs import submit_sweep
+
+    return submit_sweep(args.file, overrides=args.set, storage=args.storage, resume=args.resume)
 
 
 def _cmd_tune(args) -> int:
-    from mrpo_rllib.sweep import run_sweep
+    from mrpo_rllib.experiments import load_experiment
+    from mrpo_rllib.sweep import DEFAULT_STORAGE, run_sweep, trial_table
 
-    results = run_sweep(args.file, storage=args.storage, dry_run=args.dry_run, resume=args.resume)
-    if results is None:
+    address = os.environ.get("RAY_ADDRESS", "")
+    if address.startswith(("http://", "https://")) and not args.dry_run:
+        return _submit_job(args)  # a cluster's dashboard: run the sweep there as a Ray job
+    exp = load_experiment(args.file, args.set)
+    if args.dry_run:
+        print(trial_table(exp))
         return 0
+    results = run_sweep(
+        exp, args.storage or DEFAULT_STORAGE, resume=args.resume, verbose=args.verbose, argv=args.argv
+    )
     return 1 if any(r.error is not None for r in results) else 0
 
 
-def _cmd_bench(args) -> int:
-    from mrpo_rllib.bench import MissingBenchDependency, bench
-
-    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
-    overrides = {} if args.envs_per_env_runner is None else {"envs_per_env_runner": args.envs_per_env_runner}
-    try:
-        bench(mode, out=args.out, **overrides)
-    except MissingBenchDependency as e:
-        print(f"mrpo bench: error: {e}", file=sys.stderr)
+def _bench(bench_args: list[str]) -> int:
+    """``mrpo bench ARGS`` = ``python benchmarks/bench.py ARGS`` of the source checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "benchmarks", "bench.py")):
+        print("mrpo bench: error: runs from a source checkout (benchmarks/bench.py not found)", file=sys.stderr)
         return 2
-    return 0
+    sys.path.insert(0, os.path.join(root, "benchmarks"))
+    import bench
+
+    return bench.main(bench_args)
 
 
 def _cmd_evaluate(args) -> int:
@@ -116,49 +155,54 @@ def _cmd_report(args) -> int:
         eval_episodes=args.eval_episodes,
         evaluate=not args.no_eval,
         last=args.last,
-        argv=sys.argv,
+        argv=args.argv,
     )
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _add_set(p) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the experiment schema, e.g. training.lr=0.001 or "
+        "episodes_per_iteration=50 (repeatable; value read as YAML; see docs/cli.md)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mrpo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mrpo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tasks", help="list the tasks and their parameter ranges")
     p.set_defaults(func=_cmd_tasks)
 
-    p = sub.add_parser("train", help="one training run (embedded Ray unless RAY_ADDRESS is set)")
+    p = sub.add_parser("train", help="one training run: a one-trial sweep (embedded Ray unless RAY_ADDRESS)")
     p.add_argument("--task", default="CartPole", help="task name, e.g. Hopper (default CartPole)")
-    p.add_argument("--algo", default="mrpo", choices=runs.ALGOS, help="selection rule (default mrpo)")
-    p.add_argument("--iterations", type=int, default=20, help="training iterations (default 20)")
-    p.add_argument(
-        "--episodes-per-iteration", type=int, default=50, help="M, episodes per iteration (default 50)"
-    )
+    p.add_argument("--algo", default="mrpo", choices=SELECTIONS, help="selection rule (default mrpo)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="results", help="parent of the run directory (default results)")
-    p.add_argument("--kappa-start", type=float, default=0.25)
-    p.add_argument("--kappa-end", type=float, default=2.0)
-    p.add_argument("--kappa-ramp-iters", type=int, default=100)
-    p.add_argument("--num-env-runners", type=int, default=2, help="sampling processes (default 2)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--iterations", type=_positive_int, default=20, help="budget (default 20)")
+    budget.add_argument("--env-steps", type=_positive_int, default=None, help="budget in env steps instead")
     p.add_argument(
-        "--num-envs-per-env-runner",
-        type=int,
-        default=None,
-        help="envs each runner steps as one batch (default: MRPOConfig's, 16)",
+        "--checkpoint-every", type=_positive_int, default=10, help="checkpoint period (and at the end)"
     )
-    p.add_argument(
-        "--num-minibatches", type=int, default=None, help="gradient steps per epoch (default: MRPOConfig's)"
-    )
-    p.add_argument("--minibatch-size", type=int, default=None, help="rows per minibatch instead")
-    p.add_argument("--num-epochs", type=int, default=10)
-    p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N iterations")
-    p.add_argument(
-        "--params",
-        type=_params_arg,
-        default=None,
-        help="parameter distribution: train (default), test, nominal or JSON like '{\"pole_mass\": 0.5}'",
-    )
+    p.add_argument("--out", default=DEFAULT_OUT, help="storage: the run goes to OUT/train-<time>/<trial>/")
+    p.add_argument("--name", default=None, help="experiment name instead of train-<time>")
+    p.add_argument("--resume", action="store_true", help="continue the newest earlier run of this trial")
+    p.add_argument("--verbose", action="store_true", help="Ray's and Tune's own output too")
+    _add_set(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("tune", help="run a sweep from tune_configs/ (cluster at RAY_ADDRESS, else local)")
@@ -166,35 +210,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None, help="storage path or URI (default results/tune)")
     p.add_argument("--dry-run", action="store_true", help="print the trial table without running")
     p.add_argument("--resume", action="store_true", help="require an existing sweep to resume")
+    p.add_argument("--verbose", action="store_true", help="Tune's per-trial configuration and results too")
+    _add_set(p)
     p.set_defaults(func=_cmd_tune)
 
-    p = sub.add_parser("bench", help="speed figures, each a ratio against a reference run alongside")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="fewer steps and iterations (< 15 min on 2 cores)")
-    size.add_argument("--tiny", action="store_true", help="seconds-scale smoke run (SB3 optional)")
-    p.add_argument("--out", default="bench.json", help="JSON report (default bench.json)")
-    p.add_argument(
-        "--envs-per-env-runner", type=int, default=None, help="ours: envs per env runner (default 16)"
-    )
-    p.set_defaults(func=_cmd_bench)
+    sub.add_parser("bench", help="speed figures: benchmarks/bench.py [--quick|--tiny] [--out FILE]")
 
     p = sub.add_parser("evaluate", help="roll a checkpoint out on a grid over the train or test range")
-    p.add_argument("checkpoint", help="checkpoint dir (RUN/checkpoint, checkpoint_000NNN) or a run dir")
+    p.add_argument("checkpoint", help="a checkpoint_000NNN dir, or a run dir (its last checkpoint)")
     p.add_argument("--grid", choices=("train", "test"), default="test", help="which range (default test)")
-    p.add_argument("--points", type=int, default=5, help="grid points per parameter axis (default 5)")
-    p.add_argument("--episodes", type=int, default=3, help="episodes per grid point (default 3)")
+    p.add_argument(
+        "--points", type=_positive_int, default=5, help="grid points per parameter axis (default 5)"
+    )
+    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes per grid point (default 3)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: deterministic)")
     p.add_argument("--out", default=None, help="also write the table to this CSV file")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("report", help="Table 2, Figures 1-3 and a monotonicity audit from a tree of runs")
-    p.add_argument("runs_dir", help="directory searched recursively for run / trial directories")
+    p.add_argument("runs_dir", help="directory searched recursively for run directories")
     p.add_argument("--out", required=True, help="output directory (report.md, tables, figures)")
-    p.add_argument("--eval-points", type=int, default=None, help="Figure 2 grid points per axis")
-    p.add_argument("--eval-episodes", type=int, default=None, help="Figure 2 episodes per grid point")
+    p.add_argument("--eval-points", type=_positive_int, default=None, help="Figure 2 grid points per axis")
+    p.add_argument(
+        "--eval-episodes", type=_positive_int, default=None, help="Figure 2 episodes per grid point"
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the checkpoint evaluation (Figure 2)")
-    p.add_argument("--last", type=int, default=50, help="Table 2: last N iterations per seed")
+    p.add_argument("--last", type=_positive_int, default=50, help="Table 2: last N iterations per seed")
     p.set_defaults(func=_cmd_report)
     return parser
 
@@ -202,8 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so that an embedded Ray is shut down (no orphans).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for name in ("ray", "ray.rllib"):  # RLlib's config notices; Ray's own output: see ray_session
+        logging.getLogger(name).setLevel(logging.ERROR)
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["bench"]:  # its arguments are benchmarks/bench.py's
+        return _bench(given[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv if argv is None else ["mrpo", *argv]  # what command.txt records
     try:
         return args.func(args)
     except ValueError as e:

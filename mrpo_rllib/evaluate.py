@@ -35,111 +35,37 @@ through the object store, so a cluster needs no shared file system for evaluatio
 
 from __future__ import annotations
 
-import glob
 import logging
 import math
 import os
 import pickle
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mrpo_rllib import runs
 from mrpo_rllib.envs import TaskSpec, get_task
-
-# Grid axes of tasks with more than two parameters; other parameters are fixed (see
-# `grid_points`). Tasks not listed put every parameter on the grid.
-GRID_AXES: dict[str, tuple[str, ...]] = {"CartPole": ("pole_length", "pole_mass")}
+from mrpo_rllib.ray_session import ray_session
 
 RESULT_COLUMNS = ("return_mean", "return_std", "return_min", "length_mean", "episodes")
 
 _MODULE_PATH = os.path.join("learner_group", "learner", "rl_module", "default_policy")
 _E2M_PATH = os.path.join("env_runner", "env_to_module_connector")
 _M2E_PATH = os.path.join("env_runner", "module_to_env_connector")
-_CKPT_MARKER = "rllib_checkpoint.json"
-
-
-# -- grid ----------------------------------------------------------------------------------
-def grid_axes(task: str | TaskSpec) -> tuple[str, ...]:
-    """The parameters an evaluation grid varies for ``task``."""
-    spec = task if isinstance(task, TaskSpec) else get_task(task)
-    return GRID_AXES.get(spec.name, spec.param_names)
-
-
-def _axis_values(low: float, high: float, points: int) -> np.ndarray:
-    if low == high:
-        return np.array([low])
-    if points == 1:
-        return np.array([(low + high) / 2.0])
-    return np.linspace(low, high, points)
 
 
 def grid_points(task: str | TaskSpec, grid: str = "test", points: int = 5) -> pd.DataFrame:
-    """The grid as a DataFrame, one row per point, one column per task parameter.
-
-    Axis parameters (:func:`grid_axes`) take ``points`` evenly spaced values over the
-    ``grid`` ("train" or "test") range; a one-value range collapses to that value. A
-    parameter off the grid is fixed at its nominal value, or at the middle of the range
-    when the nominal value lies outside it. Row order: the last axis varies fastest.
-    """
+    """The evaluation grid of ``task`` as a DataFrame, one row per point, one column per
+    parameter (see :meth:`~mrpo_rllib.envs.tasks.TaskSpec.grid`)."""
     spec = task if isinstance(task, TaskSpec) else get_task(task)
-    if grid not in ("train", "test"):
-        raise ValueError(f"grid must be 'train' or 'test', got {grid!r}")
-    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise ValueError(f"points must be an integer >= 1, got {points!r}")
-    axes = grid_axes(spec)
-    columns = {}
-    for p in spec.params:
-        lo, hi = getattr(p, grid)
-        if p.name in axes:
-            columns[p.name] = _axis_values(lo, hi, points)
-        else:
-            columns[p.name] = np.array([p.nominal if lo <= p.nominal <= hi else (lo + hi) / 2.0])
-    mesh = np.meshgrid(*columns.values(), indexing="ij")
-    return pd.DataFrame({name: m.ravel() for name, m in zip(columns, mesh, strict=True)})
-
-
-# -- checkpoints -----------------------------------------------------------------------------
-def _ckpt_number(path: str) -> int:
-    m = re.search(r"checkpoint_(\d+)$", path.rstrip("/"))
-    return int(m.group(1)) if m else -1
-
-
-def resolve_checkpoint(path: str | os.PathLike) -> str:
-    """The RLlib checkpoint directory for ``path``.
-
-    ``path`` is a checkpoint (holds ``rllib_checkpoint.json``: ``RUN/checkpoint`` of
-    ``mrpo train`` or a Tune trial's ``checkpoint_000NNN``) or a run/trial directory, in
-    which case its ``checkpoint/`` or, failing that, its highest ``checkpoint_NNNNNN/``.
-    Raises ``FileNotFoundError`` naming the path when there is none.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"checkpoint {path!r} is not a directory (expected an RLlib checkpoint dir)")
-    if os.path.isfile(os.path.join(path, _CKPT_MARKER)):
-        return path
-    plain = os.path.join(path, "checkpoint")
-    if os.path.isfile(os.path.join(plain, _CKPT_MARKER)):
-        return plain
-    numbered = [
-        d
-        for d in glob.glob(os.path.join(path, "checkpoint_*"))
-        if os.path.isfile(os.path.join(d, _CKPT_MARKER)) and _ckpt_number(d) >= 0
-    ]
-    if numbered:
-        return max(numbered, key=_ckpt_number)
-    raise FileNotFoundError(
-        f"no RLlib checkpoint in {path!r}: expected {_CKPT_MARKER} there, in checkpoint/ or in checkpoint_NNNNNN/"
-    )
+    return pd.DataFrame(spec.grid(grid, points), columns=list(spec.param_names))
 
 
 def checkpoint_task(checkpoint: str) -> str:
     """The task a checkpoint was trained on (from the algorithm config stored in it)."""
-    ckpt = resolve_checkpoint(checkpoint)
+    ckpt = runs.resolve_checkpoint(checkpoint)
     with open(os.path.join(ckpt, "class_and_ctor_args.pkl"), "rb") as f:
         ctor = pickle.load(f)
     args = ctor["ctor_args_and_kwargs"][0]
@@ -165,7 +91,7 @@ def load_policy(checkpoint: str | os.PathLike) -> Policy:
     from ray.rllib.core.rl_module.rl_module import RLModule
     from ray.rllib.utils.checkpoints import Checkpointable
 
-    ckpt = os.path.abspath(resolve_checkpoint(checkpoint))  # RLlib reads a relative path as a URI
+    ckpt = os.path.abspath(runs.resolve_checkpoint(checkpoint))  # RLlib reads a relative path as a URI
     task = checkpoint_task(ckpt)
     for sub in (_MODULE_PATH, _E2M_PATH, _M2E_PATH):
         if not os.path.isdir(os.path.join(ckpt, sub)):
@@ -320,12 +246,7 @@ def evaluate_many(
     policies = [load_policy(c) for c in checkpoints]  # fails early, naming the bad path
     if not policies:
         return []
-    import ray
-
-    from mrpo_rllib.train import _init_ray
-
-    started = _init_ray()
-    try:
+    with ray_session() as ray:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(num_cpus=1)(_remote_chunk)
         jobs = []
@@ -350,9 +271,6 @@ def evaluate_many(
             df.attrs.update(task=policy.task, grid=grid, seed=seed, deterministic=deterministic)
             frames.append(df)
         return frames
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def evaluate(
@@ -371,5 +289,5 @@ def evaluate(
     :func:`resolve_checkpoint`); a missing one raises ``FileNotFoundError`` naming it.
     """
     (df,) = evaluate_many([checkpoint], grid, points, episodes, seed, deterministic)
-    df.attrs["checkpoint"] = resolve_checkpoint(checkpoint)
+    df.attrs["checkpoint"] = runs.resolve_checkpoint(checkpoint)
     return df

@@ -1,25 +1,37 @@
-"""Experiments as data: the schema of a ``tune_configs/*.yaml`` file and its trials.
+"""Experiments as data: the one user-facing description of a run or a sweep.
 
-A file names a task, the algorithms, seeds, κ settings (MRPO only), a budget and
-the sampling / checkpoint / evaluation settings. Every combination
-algorithm × seed (× κ setting for MRPO) is one trial named
-``{algo}__{task}__kappa{k}__seed{s}``.
+A ``tune_configs/*.yaml`` file (``mrpo tune``) or the command line of ``mrpo train`` (a
+one-trial experiment) names a task, the algorithms, seeds, κ settings (MRPO only), a budget
+and, optionally, any algorithm setting. **A key not given means MRPOConfig's default**: the
+defaults live in :class:`~mrpo_rllib.algorithms.MRPOConfig` alone, and so do the range
+checks of every algorithm setting (:meth:`Experiment.check` builds and validates each
+trial's config and names the file, the key and the value when one is wrong). The schema
+itself checks the structure and the settings that are the experiment's own (seeds, budget,
+checkpoints, failures, evaluation).
+
+Every combination setting × algorithm × κ setting (MRPO only) × seed is one trial, named
+``{algo}__{task}__kappa{k}__seed{s}[__{setting}]`` (:mod:`mrpo_rllib.runs`).
+
+``--set key=value`` on the command line overrides a key of the file (``training.lr=1e-3``,
+``episodes_per_iteration=50``, ``kappa=[1.0]``); the value is read as YAML.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mrpo_rllib import runs
 from mrpo_rllib.envs import get_task
+from mrpo_rllib.selection import SELECTIONS
 
 PositiveInt = Annotated[int, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+NonNegInt = Annotated[int, Field(ge=0)]
 
 
 class _Strict(BaseModel):
@@ -27,17 +39,12 @@ class _Strict(BaseModel):
 
 
 class KappaSchedule(_Strict):
-    """κ rising linearly from ``start`` to ``end`` over ``ramp_iters`` iterations."""
+    """κ rising linearly from ``start`` to ``end`` over ``ramp_iters`` iterations
+    (not given: MRPOConfig's ramp)."""
 
-    start: NonNegFloat
-    end: NonNegFloat
-    ramp_iters: Annotated[int, Field(ge=0)] = 100
-
-    @model_validator(mode="after")
-    def _rises(self):
-        if self.end < self.start:
-            raise ValueError(f"end ({self.end}) must be >= start ({self.start})")
-        return self
+    start: float
+    end: float
+    ramp_iters: int | None = None
 
 
 class Budget(_Strict):
@@ -59,69 +66,74 @@ class Budget(_Strict):
 
 
 class Evaluation(_Strict):
-    """Grid evaluation of each trial's final checkpoint (used by ``mrpo report``)."""
+    """Grid evaluation of each trial's checkpoints (used by ``mrpo report``)."""
 
     points: PositiveInt = 5
     episodes: PositiveInt = 3
 
 
-Probability = Annotated[float, Field(gt=0, le=1)]
-NonNeg = Annotated[float, Field(ge=0)]
-
-
 class Training(_Strict):
-    """Settings passed to ``MRPOConfig.training``; a key not given keeps MRPOConfig's default."""
+    """Algorithm settings for ``MRPOConfig.training``; a key not given keeps MRPOConfig's
+    default, and MRPOConfig checks the values (see its ``training`` docstring)."""
 
-    lr: Annotated[float, Field(gt=0)] | None = None
-    num_epochs: PositiveInt | None = None
+    lr: float | None = None
+    num_epochs: int | None = None
     # gradient steps per epoch (equal optimiser effort); or RLlib's rows per minibatch, not both
-    num_minibatches: PositiveInt | None = None
-    minibatch_size: PositiveInt | None = None
-    clip_param: Annotated[float, Field(gt=0)] | None = None
-    gamma: Probability | None = None
-    lambda_: Annotated[float, Field(ge=0, le=1)] | None = None
-    vf_loss_coeff: NonNeg | None = None
-    vf_clip_param: Annotated[float, Field(gt=0)] | None = None  # .inf: no clamp (the default)
-    grad_clip: Annotated[float, Field(gt=0)] | None = None
-    entropy_coeff: NonNeg | None = None
-    worst_fraction: Probability | None = None
-    epopt_alpha: Probability | None = None
-    epopt_warmup_iters: Annotated[int, Field(ge=0)] | None = None
+    num_minibatches: int | None = None
+    minibatch_size: int | None = None
+    clip_param: float | None = None
+    gamma: float | None = None
+    lambda_: float | None = None
+    vf_loss_coeff: float | None = None
+    vf_clip_param: float | None = None  # .inf: no clamp (the default)
+    grad_clip: float | None = None
+    entropy_coeff: float | None = None
+    worst_fraction: float | None = None
+    epopt_alpha: float | None = None
+    epopt_warmup_iters: int | None = None
     # RLlib's adaptive KL penalty on top of the clipped objective (off by default)
     use_kl_loss: bool | None = None
-    kl_coeff: NonNeg | None = None
+    kl_coeff: float | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class Experiment(_Strict):
-    """One ``tune_configs/*.yaml`` file."""
+    """One experiment: a ``tune_configs/*.yaml`` file, or one ``mrpo train`` run."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     task: str
-    algorithms: Annotated[list[Literal["mrpo", "epopt", "dr"]], Field(min_length=1)]
-    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
-    kappa: Annotated[list[NonNegFloat | KappaSchedule], Field(min_length=1)] = Field(
-        default_factory=lambda: [KappaSchedule(start=0.25, end=2.0, ramp_iters=100)]
-    )
+    algorithms: Annotated[list[str], Field(min_length=1)]
+    seeds: Annotated[list[NonNegInt], Field(min_length=1)]
     budget: Budget
-    episodes_per_iteration: PositiveInt = 100
-    env_runners_per_trial: Annotated[int, Field(ge=0)] = 1
-    envs_per_env_runner: PositiveInt | None = None  # None: MRPOConfig's default
-    checkpoint_every: PositiveInt = 10
-    max_failures: Annotated[int, Field(ge=0)] = 3
-    max_concurrent_trials: PositiveInt | None = None
-    evaluation: Evaluation = Field(default_factory=Evaluation)
+    # Algorithm settings: not given = MRPOConfig's default.
+    kappa: Annotated[list[float | KappaSchedule], Field(min_length=1)] | None = None
+    episodes_per_iteration: int | None = None
+    env_runners_per_trial: int | None = None
+    envs_per_env_runner: int | None = None
     training: Training = Field(default_factory=Training)
     # Optional named settings compared in one sweep: every trial runs once per setting, its
     # overrides on top of `training`, its name appended to the trial name (`...__seed0__nmb8`).
     settings: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")], Training] | None = None
+    # The experiment's own settings.
+    checkpoint_every: PositiveInt = 10
+    max_failures: NonNegInt = 3
+    max_concurrent_trials: PositiveInt | None = None
+    evaluation: Evaluation = Field(default_factory=Evaluation)
 
     @field_validator("task")
     @classmethod
     def _known_task(cls, v: str) -> str:
         return get_task(v).name
+
+    @field_validator("algorithms")
+    @classmethod
+    def _known_algorithms(cls, v: list[str]) -> list[str]:
+        unknown = [a for a in v if a not in SELECTIONS]
+        if unknown:
+            raise ValueError(f"unknown algorithm(s) {unknown}; expected some of {list(SELECTIONS)}")
+        return v
 
     @field_validator("seeds", "algorithms")
     @classmethod
@@ -130,30 +142,82 @@ class Experiment(_Strict):
             raise ValueError(f"duplicates in {v}")
         return v
 
+    # -- configs ----------------------------------------------------------------------------
+    def base_config(self):
+        """The MRPOConfig every trial starts from: MRPOConfig's defaults plus the keys given."""
+        from mrpo_rllib.algorithms import MRPOConfig
+
+        runners = {}
+        if self.env_runners_per_trial is not None:
+            runners["num_env_runners"] = self.env_runners_per_trial
+        if self.envs_per_env_runner is not None:
+            runners["num_envs_per_env_runner"] = self.envs_per_env_runner
+        training = self.training.kwargs()
+        if self.episodes_per_iteration is not None:
+            training["episodes_per_iteration"] = self.episodes_per_iteration
+        return (
+            MRPOConfig()
+            .environment(self.task)
+            .env_runners(**runners)
+            .training(**training)
+            .debugging(log_level="ERROR")
+        )
+
     def trials(self) -> list[TrialSpec]:
         """Every trial of the sweep, in a stable order."""
+        from mrpo_rllib.algorithms import MRPOConfig
+
+        default = MRPOConfig()
         out = []
-        settings = self.settings or {"": Training()}
-        for setting, overrides in settings.items():
+        for setting, overrides in (self.settings or {"": Training()}).items():
             for algo in self.algorithms:
-                kappas = self.kappa if algo == "mrpo" else [None]
-                for k in kappas:
-                    if k is None:
-                        start = end = 0.0
-                        ramp = 0
+                for k in (self.kappa or [None]) if algo == "mrpo" else [None]:
+                    if algo != "mrpo":
+                        kappa = (0.0, 0.0, 0)
+                    elif k is None:
+                        kappa = (default.kappa_start, default.kappa_end, default.kappa_ramp_iters)
                     elif isinstance(k, KappaSchedule):
-                        start, end, ramp = k.start, k.end, k.ramp_iters
+                        ramp = default.kappa_ramp_iters if k.ramp_iters is None else k.ramp_iters
+                        kappa = (k.start, k.end, ramp)
                     else:
-                        start = end = float(k)
-                        ramp = 0
+                        kappa = (float(k), float(k), 0)
                     for seed in self.seeds:
-                        out.append(
-                            TrialSpec(algo, self.task, seed, start, end, ramp, setting, overrides.kwargs())
-                        )
+                        out.append(TrialSpec(algo, self.task, seed, *kappa, setting, overrides.kwargs()))
         names = [t.name for t in out]
         if len(set(names)) != len(names):
             raise ValueError(f"experiment {self.name}: two κ settings give the same trial name")
         return out
+
+    def trial_config(self, trial: TrialSpec):
+        """The validated MRPOConfig of one trial (what Tune builds from the trial's variant)."""
+        config = self.base_config()
+        return config.update_from_dict({"variant": trial.as_variant()})
+
+    def check(self, source: str = "experiment") -> None:
+        """Build and validate every trial's MRPOConfig; ``ValueError`` names ``source``, the
+        trial, the key and MRPOConfig's message (which names the value and what is expected)."""
+        for trial in self.trials():
+            try:
+                self.trial_config(trial).validate()
+            except ValueError as e:
+                raise ValueError(f"{source}: trial {trial.name}: {self._key_of(e, trial)}{e}") from None
+
+    def _key_of(self, error: ValueError, trial: TrialSpec) -> str:
+        """``"key 'training.lr': "`` for the experiment key behind a config attribute's error."""
+        attr = str(error).split(" ", 1)[0].strip("`'")
+        keys = {
+            "episodes_per_iteration": "episodes_per_iteration",
+            "kappa_start": "kappa",
+            "kappa_end": "kappa",
+            "kappa_ramp_iters": "kappa",
+            "num_env_runners": "env_runners_per_trial",
+            "num_envs_per_env_runner": "envs_per_env_runner",
+        }
+        if attr in trial.training:
+            return f"key 'settings.{trial.setting}.{attr}': "
+        if attr in self.training.kwargs():
+            return f"key 'training.{attr}': "
+        return f"key {keys[attr]!r}: " if attr in keys else ""
 
 
 @dataclass(frozen=True)
@@ -188,17 +252,56 @@ class TrialSpec:
         }
 
 
-def _describe(err: ValidationError, path: str) -> str:
+# -- reading -------------------------------------------------------------------------------------
+def _describe(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         value = e.get("input")
-        lines.append(f"{path}: key {key!r}: {e['msg']} (value: {value!r})")
+        lines.append(f"{source}: key {key!r}: {e['msg']} (value: {value!r})")
     return "\n".join(lines)
 
 
-def load_experiment(path: str | os.PathLike) -> Experiment:
-    """Read and validate one experiment file; ``ValueError`` names the file, key and value."""
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    """``data`` with ``key=value`` overrides applied: dotted keys into nested mappings, values
+    read as YAML (``training.lr=1e-3``, ``kappa=[1.0]``, ``budget={iterations: 5}``)."""
+    data = copy.deepcopy(data)
+    for item in overrides or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected key=value, e.g. training.lr=0.001")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"--set {item!r}: value is not valid YAML ({e})") from None
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {p!r} is not a mapping")
+        node[last] = value
+    return data
+
+
+def parse_experiment(data: Any, source: str = "experiment", check: bool = True) -> Experiment:
+    """Validate a mapping as an Experiment (and, with ``check``, every trial's MRPOConfig)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(_describe(e, source)) from None
+    if check:
+        exp.check(source)
+    return exp
+
+
+def load_experiment(
+    path: str | os.PathLike, overrides: list[str] | None = None, check: bool = True
+) -> Experiment:
+    """Read one experiment file (plus ``--set`` overrides) and validate it; ``ValueError``
+    names the file, key and value. ``check=False`` skips building the trials' configs."""
     path = os.fspath(path)
     try:
         with open(path) as f:
@@ -207,9 +310,11 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         raise ValueError(f"{path}: no such experiment file") from None
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
-    try:
-        return Experiment.model_validate(data)
-    except ValidationError as e:
-        raise ValueError(_describe(e, path)) from None
+    if isinstance(data, dict):
+        data = apply_overrides(data, overrides)
+    return parse_experiment(data, path, check)
+
+
+def dump_experiment(exp: Experiment) -> str:
+    """The experiment as YAML, only the keys that were given (what a sweep stores)."""
+    return yaml.safe_dump(exp.model_dump(exclude_unset=True), sort_keys=False)

@@ -1,25 +1,35 @@
-"""Run directories: naming, saved config and command, progress table, curves.
+"""Runs on disk: their names, their one layout, finding them and their checkpoints.
 
-Used by ``mrpo train`` and by Tune trials alike, so a run directory always
-looks the same: ``{algo}__{task}__kappa{k}__seed{s}/`` with ``config.json``,
-``command.txt``, ``progress.csv``, ``episodes.csv``, ``curves.png``, ``checkpoint/``.
+Every run is a Ray Tune trial (``mrpo train`` is a one-trial sweep), so every run directory
+looks the same::
+
+    <storage>/<experiment>/                      experiment.yaml, command.txt (written by us)
+        {algo}__{task}__kappa{k}__seed{s}[__{setting}]/
+            params.json  progress.csv  result.json       Tune's files
+            episodes.csv                                  the episode ledger (one row per episode)
+            checkpoint_000NNN/                            RLlib checkpoints
+            report.md  curves.png                         ``mrpo train``'s summary of the run
+
+``k`` is ``0.25-2`` for a rising κ schedule, ``5`` for a fixed κ, ``none`` for EPOpt and DR;
+``setting`` names one of an experiment's compared settings (see ``settings:`` in
+:mod:`mrpo_rllib.experiments`).
 """
 
 from __future__ import annotations
 
-import json
-import math
+import glob
 import os
-import shlex
-import sys
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-ALGOS = ("mrpo", "epopt", "dr")
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
+RUN_RE = re.compile(
+    r"^(?P<algo>[a-z]+)__(?P<task>[A-Za-z0-9]+)__kappa(?P<kappa>.+?)__seed(?P<seed>\d+)"
+    r"(?:__(?P<setting>[A-Za-z0-9.-]+))?$"
+)
+CHECKPOINT_MARKER = "rllib_checkpoint.json"
+_CHECKPOINT_RE = re.compile(r"checkpoint_(\d+)$")
 
 
 def kappa_label(algo: str, kappa_start: float, kappa_end: float) -> str:
@@ -27,14 +37,83 @@ def kappa_label(algo: str, kappa_start: float, kappa_end: float) -> str:
     if algo != "mrpo":
         return "none"
     if kappa_start == kappa_end:
-        return _num(kappa_start)
-    return f"{_num(kappa_start)}-{_num(kappa_end)}"
+        return f"{kappa_start:g}"
+    return f"{kappa_start:g}-{kappa_end:g}"
 
 
 def run_name(algo: str, task: str, kappa: str, seed: int, setting: str = "") -> str:
     """``{algo}__{task}__kappa{k}__seed{s}``, plus ``__{setting}`` for a named setting of a sweep."""
     name = f"{algo}__{task}__kappa{kappa}__seed{seed}"
     return f"{name}__{setting}" if setting else name
+
+
+@dataclass(frozen=True)
+class RunName:
+    """What a run directory's name says."""
+
+    algo: str
+    task: str
+    kappa: str
+    seed: int
+    setting: str = ""
+
+
+def parse_run_name(path: str) -> RunName | None:
+    """The parts of a run directory's name, or None when it is not named like a run."""
+    m = RUN_RE.match(os.path.basename(os.path.normpath(path)))
+    if not m:
+        return None
+    return RunName(m["algo"], m["task"], m["kappa"], int(m["seed"]), m["setting"] or "")
+
+
+def find_run_dirs(root: str) -> list[str]:
+    """Every directory under ``root`` (itself included) named like a run, sorted."""
+    if not os.path.isdir(root):
+        raise ValueError(f"runs directory {root!r} does not exist or is not a directory")
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        if parse_run_name(dirpath):
+            found.append(dirpath)
+            dirnames[:] = []  # a run's checkpoints hold no further runs
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "checkpoint")))
+    return sorted(found)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def checkpoint_number(path: str) -> int:
+    """N of a ``checkpoint_000NNN`` directory (-1 for any other name)."""
+    m = _CHECKPOINT_RE.search(os.path.normpath(path))
+    return int(m.group(1)) if m else -1
+
+
+def checkpoints(run_dir: str) -> list[str]:
+    """The run's RLlib checkpoints ``checkpoint_000NNN/``, in increasing order."""
+    found = [
+        d
+        for d in glob.glob(os.path.join(run_dir, "checkpoint_*"))
+        if checkpoint_number(d) >= 0 and os.path.isfile(os.path.join(d, CHECKPOINT_MARKER))
+    ]
+    return sorted(found, key=checkpoint_number)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> str:
+    """The RLlib checkpoint directory for ``path``: a checkpoint itself (holds
+    ``rllib_checkpoint.json``) or a run directory, whose last ``checkpoint_000NNN/`` is taken.
+    Raises ``FileNotFoundError`` naming the path when there is none."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"checkpoint {path!r} is not a directory (expected an RLlib checkpoint dir)")
+    if os.path.isfile(os.path.join(path, CHECKPOINT_MARKER)):
+        return path
+    found = checkpoints(path)
+    if found:
+        return found[-1]
+    raise FileNotFoundError(
+        f"no RLlib checkpoint in {path!r}: expected {CHECKPOINT_MARKER} there or in checkpoint_NNNNNN/"
+    )
 
 
 def flatten(result: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
@@ -49,106 +128,3 @@ def flatten(result: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict
         elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             out[name] = value.item()
     return out
-
-
-def save_config(run_dir: str, config: Mapping[str, Any]) -> None:
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True, default=str)
-
-
-def save_command(run_dir: str, argv: list[str] | None = None) -> str:
-    """Write ``command.txt``; returns the command."""
-    argv = sys.argv if argv is None else argv
-    command = shlex.join(["mrpo", *argv[1:]] if argv and argv[0].endswith("mrpo") else argv)
-    with open(os.path.join(run_dir, "command.txt"), "w") as f:
-        f.write(command + "\n")
-    return command
-
-
-def plot_curves(progress_csv: str, out_png: str, title: str = "") -> None:
-    """Average and worst-10% return per iteration, from a ``progress.csv``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    df = pd.read_csv(progress_csv)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    x = df["training_iteration"]
-    ax.plot(x, df["mrpo/return_mean"], label="average return")
-    ax.plot(x, df["mrpo/return_worst10"], label="10%-worst return")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("episode return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_png)
-    plt.close(fig)
-
-
-def fmt_number(x: float | None, digits: int = 1) -> str:
-    """A float with ``digits`` decimals; "–" for None, NaN or inf."""
-    return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
-
-
-def md_table(df, floatfmt: int = 2) -> str:
-    """A DataFrame as a markdown table (floats with ``floatfmt`` decimals)."""
-    if df.empty:
-        return "(none)\n"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in zip(*(df[c].tolist() for c in cols), strict=True):  # per column: ints stay ints
-        cells = [fmt_number(v, floatfmt) if isinstance(v, float) else str(v).replace("|", "\\|") for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_summary(run_dir: str, progress, title: str, command: str = "") -> str:
-    """``report.md`` of one run: its command, ``curves.png`` and a table of every iteration
-    of ``progress`` (the run's progress.csv as a DataFrame)."""
-    cols = {
-        "training_iteration": "iteration",
-        "num_env_steps_sampled_lifetime": "env steps",
-        "mrpo/return_mean": "average",
-        "mrpo/return_worst10": "10%-worst",
-        "mrpo/return_min": "min",
-        "mrpo/kept_fraction": "kept",
-        "mrpo/kappa": "κ",
-        "time_this_iter_s": "seconds",
-    }
-    t = progress[[c for c in cols if c in progress]].rename(columns=cols)
-    t = t.astype({c: "int64" for c in ("iteration", "env steps") if c in t})  # RLlib logs steps as floats
-    last = t.tail(min(5, len(t)))
-    text = "\n".join(
-        [
-            f"# {title}",
-            "",
-            f"Command: `{command}`" if command else "",
-            "",
-            f"Last {len(last)} iterations: average return {last['average'].mean():.1f}, "
-            f"10%-worst {last['10%-worst'].mean():.1f}.",
-            "",
-            "![curves](curves.png)",
-            "",
-            md_table(t),
-        ]
-    )
-    path = os.path.join(run_dir, "report.md")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def fmt_iteration(result: Mapping[str, Any], seconds: float) -> str:
-    """One readable line per iteration."""
-    m = result["mrpo"]
-    kappa = m["kappa"]
-    k = "  -  " if kappa is None or (isinstance(kappa, float) and math.isnan(kappa)) else f"{kappa:5.2f}"
-    steps = result.get("num_env_steps_sampled_lifetime", 0)
-    return (
-        f"iter {result['training_iteration']:4d} | steps {int(steps):>9,d} | "
-        f"avg {m['return_mean']:9.2f} | worst10 {m['return_worst10']:9.2f} | "
-        f"kept {int(m['kept_episodes']):4d}/{int(m['episodes']):<4d} | κ {k} | {seconds:6.1f} s"
-    )

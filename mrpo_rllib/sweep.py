@@ -1,18 +1,22 @@
-"""``mrpo tune``: run one experiment file as a Ray Tune sweep.
+"""``mrpo tune`` and ``mrpo train``: an experiment run as a Ray Tune sweep.
 
-On the cluster at ``RAY_ADDRESS`` when set, else on an embedded local Ray. Each
-trial is an :class:`~mrpo_rllib.algorithms.MRPO` Trainable named
-``{algo}__{task}__kappa{k}__seed{s}``; its directory holds Tune's ``progress.csv``,
-``result.json``, ``params.json``, TensorBoard events, ``checkpoint_000NNN/`` and our
-``episodes.csv`` ledger. A failed trial is retried from its last checkpoint
-(``max_failures``); running the same command again after the driver died resumes
-the sweep from ``<storage>/<name>`` instead of starting over.
+One execution path: ``mrpo train`` is a one-trial sweep through the same code, so every run
+has the layout of :mod:`mrpo_rllib.runs`. On the cluster at ``RAY_ADDRESS`` when set, else on
+an embedded local Ray (:mod:`mrpo_rllib.ray_session`). Each trial is an
+:class:`~mrpo_rllib.algorithms.MRPO` Trainable named ``{algo}__{task}__kappa{k}__seed{s}``.
+A failed trial is retried from its last checkpoint (``max_failures``); running the same
+command again after the driver died resumes the sweep from ``<storage>/<name>``.
 
 A restored trial redoes the iterations it reported after its last checkpoint. Tune's own
 loggers only append, so ``progress.csv`` and ``result.json`` would hold those iterations
 twice; :class:`ContinuousCSVLogger` and :class:`ContinuousJsonLogger` drop the rows past
 the checkpoint a trial restarts from, so every file has each iteration exactly once (the
 ``episodes.csv`` ledger does the same on the Trainable's side).
+
+The console: a progress table of MRPO's own metrics per trial (name, status, iteration, env
+steps, average and 10%-worst return, kept fraction, κ) every ``REPORT_EVERY_S`` seconds;
+Tune's per-trial configuration and result dumps only with ``verbose``. ``mrpo train`` prints
+one line per iteration instead (:class:`IterationPrinter`).
 """
 
 from __future__ import annotations
@@ -20,26 +24,38 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
+import math
 import os
 import shlex
-import shutil
 import sys
+from collections.abc import Mapping
+from typing import Any
 
-from mrpo_rllib.experiments import Experiment, load_experiment
+from mrpo_rllib.experiments import Experiment, dump_experiment
+from mrpo_rllib.ray_session import ray_session
 
 DEFAULT_STORAGE = "results/tune"
+REPORT_EVERY_S = 30
+# Tune's progress table: result key -> column title
+PROGRESS_COLUMNS = {
+    "training_iteration": "iter",
+    "num_env_steps_sampled_lifetime": "env steps",
+    "mrpo/return_mean": "average",
+    "mrpo/return_worst10": "10%-worst",
+    "mrpo/kept_fraction": "kept",
+    "mrpo/kappa": "κ",
+}
 
 
 def trial_table(exp: Experiment) -> str:
     """The trials of an experiment as a fixed-width table (what ``--dry-run`` prints)."""
+    base = exp.base_config()
     stop = ", ".join(f"{k}={v}" for k, v in exp.budget.stop().items())
-    cpus = 1 + exp.env_runners_per_trial
     lines = [
         f"experiment {exp.name}: task {exp.task}, {len(exp.trials())} trials, stop at {stop}, "
-        f"M={exp.episodes_per_iteration} episodes/iteration, {exp.env_runners_per_trial} env runner(s) "
-        f"and {cpus} CPU(s) per trial, checkpoint every {exp.checkpoint_every}",
-        f"{'trial':<48} {'algo':<6} {'seed':>4} {'kappa_start':>11} {'kappa_end':>9} {'ramp_iters':>10}",
+        f"M={base.episodes_per_iteration} episodes/iteration, {base.num_env_runners} env runner(s) "
+        f"and {1 + base.num_env_runners} CPU(s) per trial, checkpoint every {exp.checkpoint_every}",
+        f"{'trial':<52} {'algo':<6} {'seed':>4} {'kappa_start':>11} {'kappa_end':>9} {'ramp_iters':>10}",
     ]
     for t in exp.trials():
         k0, k1, ramp = (
@@ -47,25 +63,14 @@ def trial_table(exp: Experiment) -> str:
             if t.algo == "mrpo"
             else ("-",) * 3
         )
-        lines.append(f"{t.name:<48} {t.algo:<6} {t.seed:>4} {k0:>11} {k1:>9} {ramp:>10}")
+        lines.append(f"{t.name:<52} {t.algo:<6} {t.seed:>4} {k0:>11} {k1:>9} {ramp:>10}")
     return "\n".join(lines)
 
 
 def _param_space(exp: Experiment) -> dict:
     from ray import tune
-    from ray.rllib.algorithms.algorithm_config import NotProvided
 
-    from mrpo_rllib.algorithms import MRPOConfig
-
-    envs = NotProvided if exp.envs_per_env_runner is None else exp.envs_per_env_runner
-    config = (
-        MRPOConfig()
-        .environment(exp.task)
-        .env_runners(num_env_runners=exp.env_runners_per_trial, num_envs_per_env_runner=envs)
-        .training(episodes_per_iteration=exp.episodes_per_iteration, **exp.training.kwargs())
-        .debugging(log_level="ERROR")
-    )
-    space = config.to_dict()
+    space = exp.base_config().to_dict()
     space["variant"] = tune.grid_search([t.as_variant() for t in exp.trials()])
     return space
 
@@ -134,31 +139,64 @@ def _trial_name(trial) -> str:
     return trial.config["variant"]["name"]
 
 
-def _init_ray():
-    import ray
+def fmt_iteration(result: Mapping[str, Any]) -> str:
+    """One readable line per iteration (``mrpo train``'s console)."""
+    m = result["mrpo"]
+    kappa = m["kappa"]
+    k = "  -  " if kappa is None or (isinstance(kappa, float) and math.isnan(kappa)) else f"{kappa:5.2f}"
+    steps = result.get("num_env_steps_sampled_lifetime", 0)
+    return (
+        f"iter {result['training_iteration']:4d} | steps {int(steps):>9,d} | "
+        f"avg {m['return_mean']:9.2f} | worst10 {m['return_worst10']:9.2f} | "
+        f"kept {int(m['kept_episodes']):4d}/{int(m['episodes']):<4d} | κ {k} | "
+        f"{result.get('time_this_iter_s', 0.0):6.1f} s"
+    )
 
-    if ray.is_initialized():
-        return False
-    logging.getLogger("ray").setLevel(logging.WARNING)
-    # address="local": never attach to a stale `ray start` cluster found on this machine.
-    ray.init(address=os.environ.get("RAY_ADDRESS") or "local", logging_level="WARNING")
-    return True
+
+def _iteration_printer():
+    from ray.tune import Callback
+
+    class IterationPrinter(Callback):
+        """One line per training iteration of every trial on stdout (``mrpo train``).
+        Stateless: Tune pickles its callbacks with the experiment state."""
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            sys.stdout.write(fmt_iteration(result) + "\n")
+            sys.stdout.flush()
+
+    return IterationPrinter()
+
+
+def _reporter():
+    from ray.tune import CLIReporter
+
+    return CLIReporter(
+        metric_columns=PROGRESS_COLUMNS,
+        parameter_columns=[],
+        max_report_frequency=REPORT_EVERY_S,
+        max_column_length=40,
+    )
 
 
 def run_sweep(
-    path: str,
+    exp: Experiment,
     storage: str | None = None,
-    dry_run: bool = False,
+    *,
     resume: bool = False,
+    verbose: bool = False,
+    per_iteration: bool = False,
+    callbacks: list | tuple = (),
     echo=print,
     argv: list[str] | None = None,
 ):
-    """Run (or resume) the sweep of one experiment file. Returns Tune's ResultGrid."""
-    exp = load_experiment(path)
-    if dry_run:
-        echo(trial_table(exp))
-        return None
+    """Run (or resume) the sweep of ``exp``. Returns Tune's ResultGrid.
 
+    Everything is validated (:meth:`Experiment.check`) before anything is written.
+    ``per_iteration`` prints one line per iteration instead of Tune's progress table (what
+    ``mrpo train`` shows); ``verbose`` adds Tune's per-trial configuration and result dumps.
+    ``callbacks``: further Tune callbacks for the driver.
+    """
+    exp.check(exp.name)
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, SyncConfig
 
@@ -170,10 +208,11 @@ def run_sweep(
         storage = os.path.abspath(storage)
     exp_path = f"{storage.rstrip('/')}/{exp.name}"
 
-    started = _init_ray()
-    import ray
-
-    try:
+    # Tune's classic console: our columns, no per-trial configuration tables unless asked.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    callbacks = _loggers() + ([_iteration_printer()] if per_iteration else []) + list(callbacks)
+    verbosity = 3 if verbose else (0 if per_iteration else 1)
+    with ray_session(dashboard=True, quiet=per_iteration and not verbose):
         if tune.Tuner.can_restore(exp_path):
             echo(f"resuming sweep {exp.name} from {exp_path}")
             tuner = tune.Tuner.restore(exp_path, trainable=MRPO, resume_unfinished=True, resume_errored=True)
@@ -182,10 +221,12 @@ def run_sweep(
                 raise ValueError(f"--resume: nothing to resume at {exp_path}")
             if not remote_storage:
                 os.makedirs(exp_path, exist_ok=True)
-                shutil.copyfile(path, os.path.join(exp_path, "experiment.yaml"))
+                with open(os.path.join(exp_path, "experiment.yaml"), "w") as f:
+                    f.write(dump_experiment(exp))
                 with open(os.path.join(exp_path, "command.txt"), "w") as f:
                     f.write(shlex.join(["mrpo", *(argv if argv is not None else sys.argv)[1:]]) + "\n")
-            echo(trial_table(exp))
+            if not per_iteration:
+                echo(trial_table(exp))
             tuner = tune.Tuner(
                 MRPO,
                 param_space=_param_space(exp),
@@ -203,15 +244,13 @@ def run_sweep(
                         checkpoint_frequency=exp.checkpoint_every, checkpoint_at_end=True
                     ),
                     failure_config=FailureConfig(max_failures=exp.max_failures),
-                    callbacks=_loggers(),
+                    callbacks=callbacks,
                     sync_config=SyncConfig(sync_artifacts=remote_storage),
-                    verbose=1,
+                    progress_reporter=None if per_iteration else _reporter(),
+                    verbose=verbosity,
                 ),
             )
         results = tuner.fit()
-    finally:
-        if started:
-            ray.shutdown()
     errors = [r for r in results if r.error is not None]
     echo(
         f"sweep {exp.name}: {len(results)} trials, {len(results) - len(errors)} finished, "

@@ -62,16 +62,24 @@ def kill_marked(prefix: str, rounds: int = 3) -> int:
 
 
 class LocalCluster:
+    """Nodes with token authentication on (``RAY_AUTH_MODE=token``) and this cluster's own
+    token (``RAY_AUTH_TOKEN``): a client without it is refused."""
+
     def __init__(self, metrics_interval_ms: int = 1000):
         self.id = uuid.uuid4().hex[:8]
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.token = uuid.uuid4().hex + uuid.uuid4().hex
+        self.dashboard_port: int | None = None
         # the head's own Ray temp dir: drivers on this cluster stage their files under it
         self.temp_dir = f"/tmp/ray_mrpo_{self.id}"
         self.nodes: dict[str, dict] = {}
         self.base_env = {
             **os.environ,
+            # `python` in a Ray job's entrypoint is this environment's (the job runs on the head)
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
             "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": self.token,
             "RAY_metrics_report_interval_ms": str(metrics_interval_ms),
             "RAY_USAGE_STATS_ENABLED": "0",
         }
@@ -85,6 +93,7 @@ class LocalCluster:
     def _start(self, node: str, args: list[str]) -> None:
         metrics_port = free_port()
         manager_port = free_port()
+        agent_port = free_port()  # every node's dashboard agent (the Jobs API's) needs its own
         cmd = [
             RAY,
             "start",
@@ -93,6 +102,7 @@ class LocalCluster:
             "--node-ip-address=127.0.0.1",
             f"--metrics-export-port={metrics_port}",
             f"--node-manager-port={manager_port}",
+            f"--dashboard-agent-listen-port={agent_port}",
             "--disable-usage-stats",
         ]
         out = subprocess.run(cmd, env=self.env(node), capture_output=True, text=True, timeout=120)
@@ -100,11 +110,24 @@ class LocalCluster:
             raise RuntimeError(f"ray start {node} failed:\n{out.stdout}\n{out.stderr}")
         self.nodes[node] = {"metrics_port": metrics_port, "manager_port": manager_port}
 
-    def start_head(self) -> None:
-        self._start(
-            "head",
-            ["--head", f"--port={self.port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}"],
-        )
+    def start_head(self, dashboard: bool = False) -> None:
+        """The head node; with ``dashboard`` also Ray's dashboard (and Jobs API) on a free
+        port of 127.0.0.1 (``dashboard_url``)."""
+        args = ["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}"]
+        if dashboard:
+            self.dashboard_port = free_port()
+            args += [
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={self.dashboard_port}",
+            ]
+        else:
+            args.append("--include-dashboard=false")
+        self._start("head", args)
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
 
     def add_worker(self, name: str = "worker") -> None:
         self._start(name, [f"--address={self.address}"])

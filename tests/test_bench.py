@@ -100,8 +100,10 @@ def test_tiny_bench_without_sb3_records_skip(ray_local, monkeypatch):
 
 
 def test_bench_without_sb3_fails_clearly(monkeypatch, capsys):
+    from mrpo_rllib.cli import main
+
     monkeypatch.setattr(bench, "sb3_available", lambda: False)
-    assert bench.main(["--quick", "--out", "unused.json"]) == 2
+    assert main(["bench", "--quick", "--out", "unused.json"]) == 2  # `mrpo bench` runs benchmarks/bench.py
     err = capsys.readouterr().err
     assert "stable-baselines3 not installed" in err and "requirements-bench.txt" in err
 

@@ -4,10 +4,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from task_ranges import range_corners
 
 import mrpo_rllib  # noqa: F401
 from mrpo_rllib.envs import get_task
+from task_ranges import range_corners
 
 
 def _rollout(env, seed, n=100, actions=None, options=None):

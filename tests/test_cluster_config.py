@@ -34,6 +34,19 @@ def test_pinned_head_idle_spot_workers_project_installed(raw):
     assert any("-e /home/ray/mrpo_rllib" in c for c in config["setup_commands"])
 
 
+def test_every_node_requires_the_token_and_the_dashboard_stays_private(raw):
+    config = prepare_config(copy.deepcopy(raw))
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        starts = [c for c in config[key] if "ray start" in c]
+        assert starts and all("RAY_AUTH_MODE=token" in c and "RAY_AUTH_TOKEN_PATH=" in c for c in starts), key
+    head = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
+    # the token travels from the laptop's home (generated there, outside the repository)
+    (path,) = [k for k, v in config["file_mounts"].items() if str(v).endswith(".ray/auth_token")]
+    assert config["file_mounts"][path].startswith("~/") and path in head
+    assert not os.path.exists(os.path.join(ROOT, ".ray"))
+
+
 def test_schema_really_rejects_a_bad_file(raw):
     bad = copy.deepcopy(raw)
     bad["available_node_types"]["head"]["min_workers"] = "many"

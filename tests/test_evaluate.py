@@ -9,31 +9,26 @@ import pandas as pd
 import pytest
 
 from mrpo_rllib.cli import main
-from mrpo_rllib.evaluate import (
-    evaluate,
-    evaluate_points,
-    grid_points,
-    load_policy,
-    resolve_checkpoint,
-)
-from mrpo_rllib.train import TrainSettings, train
+from mrpo_rllib.evaluate import evaluate, evaluate_points, grid_points, load_policy
+from mrpo_rllib.runs import resolve_checkpoint
+from sweeps import run_experiment
+
+TRIAL = "mrpo__CartPole__kappa0.25-2__seed0"
 
 
 @pytest.fixture(scope="module")
 def run_dir(ray_local, tmp_path_factory):
-    out = tmp_path_factory.mktemp("eval_runs")
-    s = TrainSettings(
+    """A real run: two iterations, a checkpoint after each (checkpoint_000000, _000001)."""
+    exp = run_experiment(
+        tmp_path_factory.mktemp("eval_runs"),
+        "evalrun",
         task="CartPole",
-        algo="mrpo",
-        seed=0,
-        iterations=2,
-        episodes_per_iteration=8,
-        num_env_runners=0,
-        num_epochs=2,
-        minibatch_size=64,
-        out=str(out),
+        algorithms=["mrpo"],
+        seeds=[0],
+        budget={"iterations": 2},
+        checkpoint_every=1,
     )
-    return train(s, argv=["mrpo", "train"], echo=lambda *a: None)
+    return os.path.join(exp, TRIAL)
 
 
 # -- grids (no Ray) ---------------------------------------------------------------------------
@@ -80,18 +75,18 @@ def test_missing_checkpoint_names_the_path(tmp_path, capsys):
         resolve_checkpoint(empty)
 
 
-def test_resolves_train_and_tune_layouts(run_dir, tmp_path):
-    ckpt = os.path.join(run_dir, "checkpoint")
-    assert resolve_checkpoint(run_dir) == ckpt
-    assert resolve_checkpoint(ckpt) == ckpt
-    trial = tmp_path / "mrpo__CartPole__kappa0.25-2__seed0"
+def test_resolves_a_run_to_its_last_checkpoint(run_dir, tmp_path):
+    first, last = (os.path.join(run_dir, f"checkpoint_{n:06d}") for n in (0, 1))
+    assert resolve_checkpoint(run_dir) == last
+    assert resolve_checkpoint(first) == first
+    copy = tmp_path / TRIAL
     for n in (1, 2, 10):
-        shutil.copytree(ckpt, trial / f"checkpoint_{n:06d}")
-    assert resolve_checkpoint(trial) == str(trial / "checkpoint_000010")
-    # The same policy whichever layout it is loaded from.
+        shutil.copytree(last, copy / f"checkpoint_{n:06d}")
+    assert resolve_checkpoint(copy) == str(copy / "checkpoint_000010")  # by number, not by name order
+    # The same policy wherever it is loaded from.
     points = [(0, {"force_mag": 10.0, "pole_length": 1.0, "pole_mass": 1.0})]
-    a = evaluate_points(load_policy(ckpt), points, episodes=2, seed=1)
-    b = evaluate_points(load_policy(trial / "checkpoint_000002"), points, episodes=2, seed=1)
+    a = evaluate_points(load_policy(last), points, episodes=2, seed=1)
+    b = evaluate_points(load_policy(copy / "checkpoint_000002"), points, episodes=2, seed=1)
     assert a == b
 
 
@@ -132,7 +127,7 @@ def test_observations_are_normalised_with_frozen_checkpoint_statistics(run_dir):
 
 # -- evaluation on Ray ------------------------------------------------------------------------------
 def test_two_by_two_test_grid(run_dir):
-    df = evaluate(os.path.join(run_dir, "checkpoint"), "test", points=2, episodes=2, seed=3)
+    df = evaluate(os.path.join(run_dir, "checkpoint_000001"), "test", points=2, episodes=2, seed=3)
     assert len(df) == 4
     assert list(df.columns) == [
         "force_mag",
@@ -194,6 +189,6 @@ def test_relative_checkpoint_path(run_dir, monkeypatch):
     # `make reproduce-small` passes paths relative to the repository (RLlib takes a relative
     # path for a URI without a scheme unless it is made absolute first)
     monkeypatch.chdir(os.path.dirname(run_dir))
-    rel = os.path.join(os.path.basename(run_dir), "checkpoint")
+    rel = os.path.join(os.path.basename(run_dir), "checkpoint_000001")
     df = evaluate(rel, "test", points=1, episodes=1)
     assert len(df) == 1 and df.attrs["checkpoint"] == rel

@@ -77,14 +77,33 @@ budget: {iterations: 2}
             GOOD.replace("seeds: [0]", "seeds: [-1]"),
             r"key 'seeds.0': .*greater than or equal to 0.*value: -1",
         ),
-        (GOOD + "episodes_per_iteration: 0\n", r"key 'episodes_per_iteration': .*greater than 0.*value: 0"),
+        # algorithm settings: MRPOConfig checks them, the message names the key and the value
+        (
+            GOOD + "episodes_per_iteration: 0\n",
+            r"key 'episodes_per_iteration': episodes_per_iteration must be an integer >= 1, got 0",
+        ),
         (GOOD.replace("task: CartPole", "task: Humanoid"), r"key 'task': .*unknown task 'Humanoid'"),
-        (GOOD.replace("[mrpo]", "[mrpo, ppo]"), r"key 'algorithms.1'.*value: 'ppo'"),
-        (GOOD + "kappa: [{start: 2, end: 1}]\n", r"key 'kappa.0.*end \(1.0\) must be >= start \(2.0\)"),
-        (GOOD + "kappa: [-3]\n", r"key 'kappa.0.*value: -3"),
+        (GOOD.replace("[mrpo]", "[mrpo, ppo]"), r"key 'algorithms': .*unknown algorithm\(s\) \['ppo'\]"),
+        (
+            GOOD + "kappa: [{start: 2, end: 1}]\n",
+            r"key 'kappa': kappa_end \(1.0\) must be >= kappa_start \(2.0\)",
+        ),
+        (GOOD + "kappa: [-3]\n", r"key 'kappa': kappa_start must be a finite number >= 0, got -3"),
         (
             GOOD + "training: {kl_coeff: -1}\n",
-            r"key 'training.kl_coeff': .*greater than or equal to 0.*value: -1",
+            r"key 'training.kl_coeff': kl_coeff must be a number >= 0, got -1",
+        ),
+        (
+            GOOD + "training: {worst_fraction: 1.5}\n",
+            r"key 'training.worst_fraction': worst_fraction must be in \(0, 1\], got 1.5",
+        ),
+        (
+            GOOD + "settings: {a: {lr: -0.1}}\n",
+            r"trial mrpo__CartPole__kappa0.25-2__seed0__a: key 'settings.a.lr': lr must be a number > 0, got -0.1",
+        ),
+        (
+            GOOD + "training: {num_minibatches: 4, minibatch_size: 64}\n",
+            r"num_minibatches \(4\) or minibatch_size \(64\), not both",
         ),
         (GOOD.replace("budget: {iterations: 2}", "budget: {iterations: 2, env_steps: 9}"), "exactly one"),
         ("- just\n- a list\n", "expected a mapping"),
@@ -104,11 +123,44 @@ def test_missing_file():
 
 
 def _trial_config(path):
+    """The config Tune builds for the sweep's first trial: from the param space's dict."""
     from mrpo_rllib.algorithms import MRPOConfig
     from mrpo_rllib.sweep import _param_space
 
     space = _param_space(load_experiment(path))
-    return MRPOConfig().update_from_dict({k: v for k, v in space.items() if k != "variant"})
+    first = space["variant"]["grid_search"][0]
+    return MRPOConfig().update_from_dict({**space, "variant": first})
+
+
+def test_not_given_means_mrpo_configs_default(tmp_path):
+    from mrpo_rllib.algorithms import MRPOConfig
+
+    path = tmp_path / "t.yaml"
+    path.write_text(GOOD)
+    config, default = _trial_config(path), MRPOConfig()
+    for name in ("episodes_per_iteration", "num_env_runners", "num_minibatches", "lr", "kappa_end"):
+        assert getattr(config, name) == getattr(default, name), name
+    (trial,) = load_experiment(path).trials()
+    assert (trial.kappa_start, trial.kappa_end, trial.kappa_ramp_iters) == (
+        default.kappa_start,
+        default.kappa_end,
+        default.kappa_ramp_iters,
+    )
+
+
+def test_set_overrides_any_key(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(GOOD)
+    exp = load_experiment(
+        path, ["training.lr=0.001", "episodes_per_iteration=7", "kappa=[{start: 1, end: 3}]"]
+    )
+    assert (exp.training.lr, exp.episodes_per_iteration) == (0.001, 7)
+    (trial,) = exp.trials()
+    assert (trial.kappa_start, trial.kappa_end) == (1.0, 3.0)
+    with pytest.raises(ValueError, match=r"--set 'lr': expected key=value"):
+        load_experiment(path, ["lr"])
+    with pytest.raises(ValueError, match=r"key 'training.lr': lr must be a number > 0, got -1"):
+        load_experiment(path, ["training.lr=-1"])
 
 
 def test_named_settings_multiply_the_trials_and_reach_their_configs(tmp_path):
@@ -119,10 +171,7 @@ def test_named_settings_multiply_the_trials_and_reach_their_configs(tmp_path):
     exp = load_experiment(path)
     names = [t.name for t in exp.trials()]
     assert names == ["mrpo__CartPole__kappa0.25-2__seed0__a", "mrpo__CartPole__kappa0.25-2__seed0__b"]
-    base = _trial_config(path)
-    configs = [
-        MRPOConfig().update_from_dict(base.to_dict() | {"variant": t.as_variant()}) for t in exp.trials()
-    ]
+    configs = [exp.trial_config(t) for t in exp.trials()]
     default = MRPOConfig().num_minibatches
     assert [(c.num_minibatches, c.lr, c.num_epochs) for c in configs] == [(1, 3e-4, 4), (default, 1e-3, 4)]
     path.write_text(GOOD + "settings: {a__b: {lr: 0.1}}\n")
@@ -165,10 +214,12 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
     try:
         deadline = time.time() + 300
 
-        def done():
-            return [p for p in glob.glob(str(storage / "smoke" / "*" / "progress.csv")) if os.path.getsize(p)]
+        def finished_trials():  # progress.csv with a header and one line per iteration
+            paths = glob.glob(str(storage / "smoke" / "*" / "progress.csv"))
+            return [p for p in paths if len(open(p).read().splitlines()) > exp.budget.iterations]
 
-        while time.time() < deadline and proc.poll() is None and len(done()) < 2:
+        # kill once a trial has finished (and others have not: 6 trials, 2 at a time)
+        while time.time() < deadline and proc.poll() is None and not finished_trials():
             time.sleep(0.2)
         assert proc.poll() is None, "sweep finished before the driver could be killed"
         kill_marked(marker)  # the driver and the embedded Ray it started
@@ -176,6 +227,12 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
     finally:
         kill_marked(marker)
         log.close()
+    # trials that had finished when the driver died: their files, to compare after the resume
+    finished = {}
+    for t in exp.trials():
+        path = storage / "smoke" / t.name / "progress.csv"
+        if path.is_file() and len(pd.read_csv(path)) == exp.budget.iterations:
+            finished[t.name] = (path.read_bytes(), (path.parent / "episodes.csv").read_bytes())
     second = subprocess.run(
         [MRPO, "tune", "tune_configs/smoke.yaml", "--storage", str(storage)],
         cwd=ROOT,
@@ -186,10 +243,24 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
     )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resuming sweep smoke" in second.stdout
+    iterations = list(range(1, exp.budget.iterations + 1))
     for t in exp.trials():
-        df = pd.read_csv(storage / "smoke" / t.name / "progress.csv")
-        # each iteration exactly once, also those redone after the last checkpoint
-        assert df["training_iteration"].tolist() == list(range(1, exp.budget.iterations + 1)), t.name
+        trial = storage / "smoke" / t.name
+        df = pd.read_csv(trial / "progress.csv")
+        # each iteration exactly once, also those redone after the last checkpoint ...
+        assert df["training_iteration"].tolist() == iterations, t.name
+        # ... in the episode ledger too: M episodes per iteration, once each
+        ledger = pd.read_csv(trial / "episodes.csv")
+        assert ledger.groupby("iteration").size().to_dict() == {
+            i: exp.episodes_per_iteration for i in iterations
+        }
+        assert df["mrpo/kept_episodes"].tolist() == ledger.groupby("iteration")["kept"].sum().tolist(), t.name
+    # finished trials were not run again
+    assert finished, "no trial had finished when the driver was killed"
+    for name, (progress, ledger) in finished.items():
+        trial = storage / "smoke" / name
+        assert (trial / "progress.csv").read_bytes() == progress, name
+        assert (trial / "episodes.csv").read_bytes() == ledger, name
 
 
 def test_drop_rows_after_trims_progress_and_result_files(tmp_path):

@@ -5,11 +5,11 @@ import numpy as np
 import pybullet as pb
 import pytest
 from gymnasium.utils.env_checker import check_env
-from task_ranges import range_corners
 
 import mrpo_rllib  # noqa: F401  (registers the environments)
 from mrpo_rllib.envs import get_task
 from mrpo_rllib.envs.locomotion import ROBOTS, LocomotionEnv
+from task_ranges import range_corners
 
 TASKS = ["Hopper", "Walker2d", "HalfCheetah"]
 N_JOINTS = {"Hopper": 3, "Walker2d": 6, "HalfCheetah": 6}

@@ -12,11 +12,11 @@ import pybullet as pb
 import pybullet_data
 import pytest
 from gymnasium.utils.env_checker import check_env
-from task_ranges import range_corners
 
 import mrpo_rllib  # noqa: F401  (registers the environments)
 from mrpo_rllib.envs import get_task
 from mrpo_rllib.envs.pendulum import PendulumEnv
+from task_ranges import range_corners
 
 TASKS = ["InvertedPendulum", "InvertedDoublePendulum"]
 

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
@@ -18,42 +19,32 @@ from mrpo_rllib.report import (
     report,
     table2,
 )
-from mrpo_rllib.train import TrainSettings, train
+from sweeps import run_experiment
 
-FAILED = "dr__CartPole__kappanone__seed0"
+FAILED = os.path.join("main", "dr__CartPole__kappanone__seed0")
 SHORT = os.path.join("older", "mrpo__CartPole__kappa0.25-2__seed1")
 TUNE_TRIAL = os.path.join("sweep", "epopt__CartPole__kappanone__seed2")
 
 
-def _train(out, algo, seed, kappa=(0.25, 2.0)):
-    s = TrainSettings(
-        task="CartPole",
-        algo=algo,
-        seed=seed,
-        iterations=3,
-        episodes_per_iteration=8,
-        num_env_runners=0,
-        num_epochs=2,
-        minibatch_size=64,
-        kappa_start=kappa[0],
-        kappa_end=kappa[1],
-        out=str(out),
-    )
-    return train(s, argv=["mrpo", "train", "--algo", algo, "--seed", str(seed)], echo=lambda *a: None)
-
-
 @pytest.fixture(scope="module")
 def tree(ray_local, tmp_path_factory):
-    """5 real runs (MRPO κ 0.25→2 and EPOpt × seeds 0, 1; MRPO κ=5 seed 0), plus:
-    a failed trial (error.txt, empty progress.csv), a shorter duplicate of a run in a
-    subdirectory, and a Tune-style trial (experiment.yaml budget, checkpoint_000NNN,
-    a retried failure in error.txt)."""
+    """A real sweep (MRPO κ 0.25→2, MRPO κ=5 and EPOpt × seeds 0, 1; 3 iterations) with
+    MRPO κ=5 seed 1 removed (a partial sweep), plus: a failed trial (error.txt, empty
+    progress.csv), a shorter duplicate of a run in another experiment, and a trial retried
+    after a failure (error.txt) in a third experiment."""
     root = tmp_path_factory.mktemp("runs")
-    dirs = {}
-    for algo in ("mrpo", "epopt"):
-        for seed in (0, 1):
-            dirs[(algo, seed)] = _train(root, algo, seed)
-    dirs[("mrpo5", 0)] = _train(root, "mrpo", 0, kappa=(5.0, 5.0))
+    main_exp = run_experiment(
+        root,
+        "main",
+        task="CartPole",
+        algorithms=["mrpo", "epopt"],
+        seeds=[0, 1],
+        kappa=[{"start": 0.25, "end": 2.0}, 5.0],
+        budget={"iterations": 3},
+        checkpoint_every=2,
+        evaluation={"points": 2, "episodes": 1},
+    )
+    shutil.rmtree(os.path.join(main_exp, "mrpo__CartPole__kappa5__seed1"))
 
     failed = root / FAILED
     failed.mkdir()
@@ -63,22 +54,22 @@ def tree(ray_local, tmp_path_factory):
     )
 
     short = root / SHORT
-    shutil.copytree(dirs[("mrpo", 1)], short)
-    prog = pd.read_csv(short / "progress.csv")
-    prog.head(2).to_csv(short / "progress.csv", index=False)
+    shutil.copytree(os.path.join(main_exp, "mrpo__CartPole__kappa0.25-2__seed1"), short)
+    shutil.copy(os.path.join(main_exp, "experiment.yaml"), short.parent / "experiment.yaml")
+    pd.read_csv(short / "progress.csv").head(2).to_csv(short / "progress.csv", index=False)
 
     sweep = root / "sweep"
     trial = root / TUNE_TRIAL
     trial.mkdir(parents=True)
     (sweep / "experiment.yaml").write_text(
         "name: sweep\ntask: CartPole\nalgorithms: [epopt]\nseeds: [2]\nbudget: {iterations: 3}\n"
-        "episodes_per_iteration: 8\nenv_runners_per_trial: 0\nevaluation: {points: 2, episodes: 1}\n"
+        "episodes_per_iteration: 8\nevaluation: {points: 2, episodes: 1}\n"
     )
     (sweep / "command.txt").write_text("mrpo tune sweep.yaml\n")
-    src = dirs[("epopt", 0)]
-    for f in ("progress.csv", "episodes.csv"):
+    src = os.path.join(main_exp, "epopt__CartPole__kappanone__seed0")
+    for f in ("progress.csv", "episodes.csv", "params.json"):
         shutil.copy(os.path.join(src, f), trial / f)
-    shutil.copytree(os.path.join(src, "checkpoint"), trial / "checkpoint_000002")
+    shutil.copytree(os.path.join(src, "checkpoint_000001"), trial / "checkpoint_000001")
     (trial / "error.txt").write_text("Failure # 1 (occurred at 2026-01-01)\nRuntimeError: worker lost\n")
     return root
 
@@ -97,7 +88,7 @@ def test_collect_lists_failed_short_and_duplicate_runs(tree):
     runs = col.runs
     assert list(runs.columns) == RUN_COLUMNS
     complete = runs[runs["complete"]]
-    assert complete["run_dir"].nunique() == 6  # 5 trained + the Tune-style trial
+    assert complete["run_dir"].nunique() == 6  # 5 of the main sweep + the retried trial
     assert len(complete) == 6 * 3
     # The shorter copy stays in the table, marked incomplete; the failed trial has no rows.
     assert set(runs.loc[~runs["complete"], "run_dir"]) == {str(tree / SHORT)}
@@ -108,9 +99,9 @@ def test_collect_lists_failed_short_and_duplicate_runs(tree):
     assert inc.loc[str(tree / SHORT), "reason"].startswith("2 of 3 iterations")
     trials = col.trials.set_index("run_dir")
     tune = trials.loc[str(tree / TUNE_TRIAL)]
-    assert tune["complete"] and tune["source"] == "tune"
+    assert tune["complete"]
     assert "1 failure" in tune["reason"]
-    assert tune["checkpoint"].endswith("checkpoint_000002")
+    assert tune["checkpoint"].endswith("checkpoint_000001")
     assert set(runs["kappa"]) == {"0.25-2", "5", "none"}
     assert runs["worst10_se"].notna().all() and (runs["worst10_se"] >= 0).all()
 
@@ -214,9 +205,9 @@ def test_outputs_and_report_md(reported):
         "**CartPole: partial sweep**",
         "MRPO κ=5 misses seed(s) 1, 2",
         "PPO-DR misses seed(s) 0, 1, 2",
-        FAILED,
+        os.path.basename(FAILED),
         "node died",
-        "mrpo train --algo epopt --seed 1",
+        "mrpo tune main.yaml",
         "mrpo tune sweep.yaml",
         "budget: {iterations: 3}",
     ):
@@ -274,12 +265,21 @@ def test_cli_no_eval(tree, tmp_path):
     assert main(["report", str(tmp_path / "nothing"), "--out", str(out)]) == 2
 
 
-def test_train_writes_the_run_directory(tree):
-    run = tree / "mrpo__CartPole__kappa0.25-2__seed0"
-    for name in ("config.json", "command.txt", "progress.csv", "episodes.csv", "curves.png", "report.md"):
+def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
+    """``mrpo train`` is a one-trial sweep: Tune's layout plus the run's report.md and curves;
+    a second run of the same command gets a directory of its own."""
+    args = ["train", "--iterations", "3", "--seed", "0", "--out", str(tmp_path)]
+    args += ["--set", "episodes_per_iteration=8", "--set", "training.num_minibatches=2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("iter ") == 3 and "run directory:" in out  # one line per iteration, then the summary
+    (exp,) = tmp_path.glob("train-*")
+    run = exp / "mrpo__CartPole__kappa0.25-2__seed0"
+    for name in ("params.json", "progress.csv", "result.json", "episodes.csv", "curves.png", "report.md"):
         assert (run / name).stat().st_size > 0, name
-    assert (run / "checkpoint" / "rllib_checkpoint.json").is_file()
-    assert (run / "command.txt").read_text().startswith("mrpo train --algo mrpo --seed 0")
+    assert sorted(p.name for p in run.glob("checkpoint_*")) == ["checkpoint_000000"]  # at the end
+    assert (exp / "command.txt").read_text().startswith("mrpo train --iterations 3")
+    assert "episodes_per_iteration: 8" in (exp / "experiment.yaml").read_text()
     progress = pd.read_csv(run / "progress.csv")
     assert progress["training_iteration"].tolist() == [1, 2, 3]
     assert {"mrpo/return_worst10", "mrpo/kept_fraction", "num_env_steps_sampled_lifetime"} <= set(progress)
@@ -296,17 +296,23 @@ def test_train_writes_the_run_directory(tree):
     assert ledger.groupby("iteration").size().tolist() == [8, 8, 8]
     summary = (run / "report.md").read_text()
     assert "![curves](curves.png)" in summary and summary.count("\n| ") == 1 + 3  # header + 3 iterations
+    time.sleep(1.1)  # the experiment name has a one-second clock
+    assert main(args) == 0
+    assert len(list(tmp_path.glob("train-*/mrpo__CartPole__kappa0.25-2__seed0"))) == 2
 
 
 @pytest.fixture(scope="module")
 def smoke_sweep(ray_local, tmp_path_factory):
     """The smoke sweep run for real by Tune (6 trials), plus one trial that failed for good:
     a copy of a real trial cut after its first iteration, with Tune's error files."""
+    from mrpo_rllib.experiments import load_experiment
     from mrpo_rllib.sweep import run_sweep
 
     storage = tmp_path_factory.mktemp("tune")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    run_sweep(os.path.join(root, "tune_configs", "smoke.yaml"), storage=str(storage), echo=lambda *a: None)
+    run_sweep(
+        load_experiment(os.path.join(root, "tune_configs", "smoke.yaml")), str(storage), echo=lambda *a: None
+    )
     sweep = storage / "smoke"
     src = sweep / "dr__CartPole__kappanone__seed0"
     failed = sweep / "dr__CartPole__kappanone__seed9"
@@ -322,8 +328,8 @@ def test_collect_reads_real_tune_trials_and_lists_the_failed_one(smoke_sweep):
     trials = col.trials.set_index("run_dir")
     assert len(trials) == 7
     done = trials[trials["complete"]]
-    assert len(done) == 6 and set(done["source"]) == {"tune"}
-    assert all(c.endswith("checkpoint_000002") for c in done["checkpoint"])  # Tune's layout
+    assert len(done) == 6
+    assert all(c.endswith("checkpoint_000002") for c in done["checkpoint"])  # the last of three
     assert (done["iterations"] == 3).all() and done["settings"].str.contains("budget 3 iterations").all()
     failed = trials.loc[str(smoke_sweep / "dr__CartPole__kappanone__seed9")]
     assert not failed["complete"]

@@ -39,13 +39,19 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task: a gymnasium id, the physics family that implements it, its parameters, and
-    whether its actions are continuous (a Box: the robots) or discrete (CartPole)."""
+    """A task: a gymnasium id, the physics family that implements it, its parameters,
+    whether its actions are continuous (a Box: the robots) or discrete (CartPole), and
+    ``return_scale``, the return of a solved 1000-step episode (the maximum for CartPole and
+    the pendula; pybullet_envs' reward threshold for the walkers, which good policies pass):
+    what figures anchor their colour and value scales to."""
 
     name: str
     entry_point: str
     params: tuple[ParamSpec, ...]
+    return_scale: float
     continuous_actions: bool = True
+    # Parameters an evaluation grid varies (None: all); the others sit at their nominal value.
+    grid_params: tuple[str, ...] | None = None
 
     @property
     def env_id(self) -> str:
@@ -73,6 +79,41 @@ class TaskSpec:
 
     def train_widths(self) -> np.ndarray:
         return np.array([p.train_width for p in self.params], dtype=np.float64)
+
+    @property
+    def grid_axes(self) -> tuple[str, ...]:
+        """The parameters an evaluation grid varies (CartPole: pole length and mass)."""
+        return self.grid_params if self.grid_params is not None else self.param_names
+
+    def grid(self, which: str = "test", points: int = 5) -> list[dict[str, float]]:
+        """An evaluation grid over the ``which`` ("train"/"test") range, one dict per point.
+
+        Axis parameters (:attr:`grid_axes`) take ``points`` evenly spaced values over the
+        range (``points=1``: its midpoint; a one-value range: that value). A parameter off
+        the grid sits at its nominal value, or at the middle of the range when the nominal
+        value lies outside it. Order: the last axis varies fastest.
+        """
+        if which not in ("train", "test"):
+            raise ValueError(f"grid must be 'train' or 'test', got {which!r}")
+        if not isinstance(points, int) or isinstance(points, bool) or points < 1:
+            raise ValueError(f"points must be an integer >= 1, got {points!r}")
+        columns = []
+        for p in self.params:
+            lo, hi = getattr(p, which)
+            if p.name not in self.grid_axes:
+                columns.append([p.nominal if lo <= p.nominal <= hi else (lo + hi) / 2.0])
+            elif lo == hi:
+                columns.append([lo])
+            elif points == 1:
+                columns.append([(lo + hi) / 2.0])
+            else:
+                columns.append(np.linspace(lo, hi, points).tolist())
+        mesh = np.meshgrid(*columns, indexing="ij")
+        flat = [m.ravel() for m in mesh]
+        return [
+            {name: float(col[i]) for name, col in zip(self.param_names, flat, strict=True)}
+            for i in range(flat[0].size)
+        ]
 
 
 def _density(train, test):
@@ -109,7 +150,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "Walker2d",
             _LOCO,
-            (
+            return_scale=2500.0,
+            params=(
                 _density((750.0, 1250.0), (1.0, 750.0)),
                 _friction((0.2, 2.5), (0.05, 0.2)),
             ),
@@ -117,7 +159,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "Hopper",
             _LOCO,
-            (
+            return_scale=2500.0,
+            params=(
                 _density((750.0, 1250.0), (1.0, 750.0)),
                 _friction((0.5, 1.1), (0.2, 0.5)),
             ),
@@ -125,7 +168,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "HalfCheetah",
             _LOCO,
-            (
+            return_scale=3000.0,
+            params=(
                 _density((750.0, 1250.0), (1.0, 750.0)),
                 _friction((0.2, 2.25), (0.05, 0.2)),
             ),
@@ -133,7 +177,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "InvertedPendulum",
             _PEND,
-            (
+            return_scale=1000.0,  # 1 per step
+            params=(
                 ParamSpec(
                     "cart_size",
                     (0.05, 0.25),
@@ -148,7 +193,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "InvertedDoublePendulum",
             _PEND,
-            (
+            return_scale=9360.0,  # 9.36 per step upright (see pendulum.py)
+            params=(
                 ParamSpec("pole1_length", (0.5, 1.0), (1.0, 1.1), 0.6, "m", "length of the lower pole"),
                 ParamSpec("pole2_length", (0.5, 1.0), (1.0, 1.1), 0.6, "m", "length of the upper pole"),
             ),
@@ -156,7 +202,9 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "CartPole",
             _CART,
-            (
+            return_scale=1000.0,  # 1 per step
+            grid_params=("pole_length", "pole_mass"),  # force's testing range is one value
+            params=(
                 ParamSpec(
                     "force_mag",
                     (1.0, 20.0),

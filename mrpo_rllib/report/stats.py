@@ -1,0 +1,216 @@
+"""Step 2 of the report, numbers: Table 2, curve statistics, the monotonicity audit.
+
+Everything here is a function of the tidy tables of :mod:`~mrpo_rllib.report.collect`
+(only complete runs count) and returns a DataFrame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mrpo_rllib.report.collect import ALGO_ORDER, GROUP, group_label, sorted_groups, with_groups
+
+LAST_ITERATIONS = 50
+N_BOOT = 2000
+
+
+def last_window(runs: pd.DataFrame, last: int = LAST_ITERATIONS) -> pd.DataFrame:
+    """The last ``last`` iterations of every complete run (all of a shorter run)."""
+    c = runs[runs["complete"]].sort_values(["run_dir", "iteration"])
+    return c.groupby("run_dir", sort=False).tail(last)
+
+
+def bootstrap_ci(values, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (resampled with replacement)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    a = (1.0 - level) / 2.0
+    return float(np.quantile(means, a)), float(np.quantile(means, 1.0 - a))
+
+
+def per_seed(runs: pd.DataFrame, last: int = LAST_ITERATIONS) -> pd.DataFrame:
+    """One row per complete run: its mean average and 10%-worst return over its last window."""
+    return (
+        last_window(runs, last)
+        .groupby(["task", *GROUP, "seed"], as_index=False)
+        .agg(
+            avg=("return_mean", "mean"),
+            worst=("return_worst10", "mean"),
+            window=("iteration", "size"),
+            env_steps=("env_steps", "max"),
+        )
+    )
+
+
+def table2(
+    runs: pd.DataFrame, last: int = LAST_ITERATIONS, n_boot: int = N_BOOT, seed: int = 0
+) -> pd.DataFrame:
+    """Table 2: one row per (task, algo, κ label, setting) over the complete runs of ``runs``.
+
+    ``avg_*`` is about ``return_mean``, ``worst_*`` about ``return_worst10``: per seed the
+    mean over its last ``last`` iterations, then ``mean``/``std`` (ddof=1) over seeds and
+    a bootstrap CI (``n_boot`` resamples of the seeds, RNG seeded with ``seed``).
+    """
+    rows = []
+    for (task, algo, kappa, setting), g in per_seed(runs, last).groupby(["task", *GROUP]):
+        row: dict[str, Any] = {
+            "task": task,
+            "algo": algo,
+            "kappa": kappa,
+            "setting": setting,
+            "n_seeds": len(g),
+            "seeds": " ".join(str(s) for s in sorted(g["seed"])),
+            "window_min": int(g["window"].min()),
+            "window_max": int(g["window"].max()),
+            "env_steps_mean": float(g["env_steps"].mean()),
+        }
+        for col in ("avg", "worst"):
+            v = g[col].to_numpy()
+            lo, hi = bootstrap_ci(v, n_boot, seed)
+            row.update(
+                {
+                    f"{col}_mean": float(v.mean()),
+                    f"{col}_std": float(np.std(v, ddof=1)) if v.size > 1 else float("nan"),
+                    f"{col}_ci_low": lo,
+                    f"{col}_ci_high": hi,
+                }
+            )
+        rows.append(row)
+    cols = [
+        "task",
+        *GROUP,
+        "n_seeds",
+        "seeds",
+        "window_min",
+        "window_max",
+        "env_steps_mean",
+        *(f"{c}_{s}" for c in ("avg", "worst") for s in ("mean", "std", "ci_low", "ci_high")),
+    ]
+    out = pd.DataFrame(rows, columns=cols)
+    if not out.empty:
+        out["_o"] = out["algo"].map(lambda a: ALGO_ORDER.get(a, 99))
+        out = out.sort_values(["task", "_o", "kappa", "setting"]).drop(columns="_o").reset_index(drop=True)
+    return out
+
+
+def curve_stats(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per iteration over the seeds of one group: mean, standard error and mean env steps,
+    up to the shortest seed's last iteration."""
+    n_last = runs.groupby("run_dir")["iteration"].max().min()
+    r = runs[runs["iteration"] <= n_last]
+    g = r.groupby("iteration")
+    return pd.DataFrame(
+        {
+            "mean": g[column].mean(),
+            "se": g[column].std(ddof=1) / np.sqrt(g[column].count()),
+            "env_steps": g["env_steps"].mean(),
+            "n": g[column].count(),
+        }
+    ).reset_index()
+
+
+def monotonicity(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per run, falls of the 10%-worst return W between consecutive iterations.
+
+    - ``falls``: transitions t−1 → t with W_t < W_{t−1};
+    - ``significant_falls``: falls larger than noise, i.e. W_{t−1} − W_t > 2·sqrt(se_{t−1}² +
+      se_t²), where se is the bootstrap standard error of that iteration's 10%-worst mean
+      (``worst10_se``, from the run's episodes.csv; NaN when unknown);
+    - ``significant_fall_rate``: significant falls per transition with a known se;
+    - ``largest_fall``: the largest W_{t−1} − W_t (0 if W never fell);
+    - ``longest_fall``: the most consecutive iterations of decrease, its first iteration
+      (the one before the first decrease) and its total drop.
+    """
+    rows = []
+    for run_dir, r in runs.sort_values(["run_dir", "iteration"]).groupby("run_dir", sort=False):
+        w = r["return_worst10"].to_numpy(dtype=np.float64)
+        se = r["worst10_se"].to_numpy(dtype=np.float64)
+        it = r["iteration"].to_numpy()
+        drop = w[:-1] - w[1:]  # > 0: a fall
+        noise = 2.0 * np.sqrt(se[:-1] ** 2 + se[1:] ** 2)
+        known = np.isfinite(noise)
+        sig = (drop > noise) & known
+        longest, start, total, run_len, run_start = 0, None, 0.0, 0, 0
+        for t, d in enumerate(drop):
+            if d > 0:
+                if run_len == 0:
+                    run_start = t
+                run_len += 1
+                if run_len > longest:
+                    longest, start = run_len, run_start
+                    total = float(w[run_start] - w[t + 1])
+            else:
+                run_len = 0
+        first = r.iloc[0]
+        rows.append(
+            {
+                "run_dir": run_dir,
+                "algo": first["algo"],
+                "task": first["task"],
+                "kappa": first["kappa"],
+                "setting": first.get("setting", ""),
+                "seed": int(first["seed"]),
+                "complete": bool(first["complete"]),
+                "iterations": len(w),
+                "transitions": len(drop),
+                "falls": int((drop > 0).sum()),
+                "significant_falls": int(sig.sum()) if known.any() else np.nan,
+                "significant_fall_rate": float(sig.sum() / known.sum()) if known.any() else np.nan,
+                "largest_fall": float(max(0.0, drop.max())) if drop.size else 0.0,
+                "longest_fall": int(longest),
+                "longest_fall_start": int(it[start]) if start is not None else np.nan,
+                "longest_fall_drop": total,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def monotonicity_summary(mono: pd.DataFrame) -> pd.DataFrame:
+    """Mean over the complete runs of each (task, group) of the audit's per-run figures."""
+    if mono.empty or not mono["complete"].any():
+        return pd.DataFrame()
+    s = (
+        mono[mono["complete"]]
+        .groupby(["task", *GROUP], as_index=False)
+        .agg(
+            runs=("run_dir", "size"),
+            falls=("falls", "sum"),
+            transitions=("transitions", "sum"),
+            significant_fall_rate=("significant_fall_rate", "mean"),
+            longest_fall=("longest_fall", "mean"),
+            largest_fall=("largest_fall", "mean"),
+        )
+    )
+    s.insert(5, "falls_per_transition", s["falls"] / s["transitions"].where(s["transitions"] > 0))
+    return s.drop(columns=["falls", "transitions"])
+
+
+def missing_seeds(trials: pd.DataFrame) -> list[str]:
+    """One line per task: which groups lack seeds that others of the task have."""
+    lines = []
+    trials = with_groups(trials)
+    c = trials[trials["complete"]]
+    for task, t in trials.groupby("task"):
+        ct = c[c["task"] == task]
+        present = {k: set(g["seed"]) for k, g in ct.groupby(GROUP)}
+        expected = set(t["seed"])  # every seed a run directory exists for
+        for s in present.values():
+            expected |= s
+        groups = sorted_groups(set(zip(t["algo"], t["kappa"], t["setting"], strict=True)))
+        gaps = []
+        for key in groups:
+            miss = sorted(expected - present.get(key, set()))
+            if miss:
+                gaps.append(f"{group_label(*key)} misses seed(s) {', '.join(map(str, miss))}")
+        seeds = ", ".join(map(str, sorted(expected)))
+        if gaps:
+            lines.append(f"**{task}: partial sweep** (seeds {seeds}): " + "; ".join(gaps) + ".")
+        else:
+            lines.append(f"{task}: every algorithm has seeds {seeds}.")
+    return lines
