@@ -313,6 +313,12 @@ def test_link_masses_follow_density_torso_and_foot_mass(task):
         env.reset(seed=s)
         _check_masses(env, mjcf, 1000.0, 1.0, 1.0, 0.8, FEET[task])
     env.close()
+    # only friction randomized: set at every reset although no mass changes
+    env = LocomotionEnv(task, randomize={"friction": (0.2, 2.0)})
+    for s in range(3):
+        p = env.reset(seed=s)[1]["env_params"]
+        _check_masses(env, mjcf, 1000.0, 1.0, 1.0, p["friction"], FEET[task])
+    env.close()
     # default env: the extra parameters at nominal under Table 1's density and friction
     env = LocomotionEnv(task)
     p = env.reset(seed=4)[1]["env_params"]
