@@ -442,3 +442,58 @@ def test_halfcheetah_ends_one_step_after_a_knee_touches_the_floor(seed):
     first_knee = next(i for i, (_, _, c) in enumerate(rows) if c & KNEES)
     assert first_knee == len(rows) - 1 and not rows[-2][0]
     env.close()
+
+
+def test_halfcheetah_ends_one_step_after_its_back_thigh_touches_the_floor():
+    """A pose with the back thigh alone on the floor (legs folded, torso level): the first step
+    is not the end (no contact before it), the second is, whatever the pitch."""
+    env = LocomotionEnv("HalfCheetah", params="nominal")
+    obs_ = _Observer(env)
+    cid, body = obs_.cid, obs_.body
+    joints = {
+        pb.getJointInfo(body, j, physicsClientId=cid)[1].decode(): j
+        for j in range(pb.getNumJoints(body, physicsClientId=cid))
+    }
+    env.reset(seed=0)
+    pose = {"bthigh": 1.03, "bshin": 0.54, "bfoot": 0.04, "fthigh": -1.09, "fshin": -0.81, "ffoot": -2.54}
+    for name, q in pose.items():
+        pb.resetJointState(body, joints[name], q, 0.0, physicsClientId=cid)
+
+    def distance(link):  # signed distance of a link to the floor
+        points = pb.getClosestPoints(body, obs_.floor, 5.0, linkIndexA=obs_.links[link], physicsClientId=cid)
+        return min(p[8] for p in points)
+
+    pb.resetJointState(body, joints["ignorez"], -distance("bthigh") - 0.001, 0.0, physicsClientId=cid)
+    others = {link: distance(link) for link in ("torso", "bshin", "bfoot", "fthigh", "fshin", "ffoot")}
+    assert min(others.values()) > 0.02, others  # the back thigh is the only part down
+    rows = _episode(env, obs_, "HalfCheetah", [np.zeros(6, np.float32)] * 3, until_end=False)
+    assert obs_.contacts() == {"bthigh"}
+    assert [(term, expected) for term, expected, *_ in rows] == [(False, False), (True, True), (True, True)]
+    assert all(abs(pitch) < 0.1 for _, _, _, pitch, _ in rows)  # ended by the contact alone
+    env.close()
+
+
+@pytest.mark.parametrize("link", ["ffoot", "fshin", "fthigh", "bfoot", "bshin", "bthigh", "torso"])
+def test_halfcheetah_floor_contact_of_each_part(link, monkeypatch):
+    """Which part's floor contact ends the episode: the shins and thighs ("a lot of strange walks
+    using knees"), not the feet. Lifted in the air; pybullet reports a contact of ``link`` once."""
+    env = LocomotionEnv("HalfCheetah", params="nominal")
+    obs_ = _Observer(env)
+    env.reset(seed=0)
+    _lift_and_pitch(env, obs_, 1.0, 0.0)
+    real = pb.getContactPoints
+    fake = [None]
+
+    def contact_points(*args, **kwargs):
+        points = real(*args, **kwargs)
+        assert points == ()  # in the air
+        return fake[0] or points
+
+    monkeypatch.setattr(pb, "getContactPoints", contact_points)
+    a = np.zeros(6, np.float32)
+    fake[0] = [(0, obs_.body, obs_.floor, obs_.links[link], -1)]  # seen after the first step
+    assert env.step(a)[2] is False
+    fake[0] = None
+    assert env.step(a)[2] is (link in KNEES)
+    assert env.step(a)[2] is False  # no contact after the second step: alive again
+    env.close()
