@@ -28,6 +28,12 @@ def _cmd_tasks(args) -> int:
         for p in t.params:
             unit = f" {p.unit}" if p.unit else ""
             print(f"    {p.name:<14} train {list(p.train)}  test {list(p.test)}  nominal {p.nominal}{unit}")
+        for p in t.extra_params:
+            unit = f" {p.unit}" if p.unit else ""
+            print(
+                f"  + {p.name:<14} train {list(p.train)}  test {list(p.test)}  nominal {p.nominal}{unit}"
+                "  (extra: nominal unless randomized)"
+            )
     return 0
 
 

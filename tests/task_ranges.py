@@ -2,12 +2,12 @@
 
 import itertools
 
-from mrpo_rllib.envs import get_task
+from mrpo_rllib.envs import TaskSpec, get_task
 
 
-def range_corners(task: str, which: str) -> list[dict[str, float]]:
+def range_corners(task: str | TaskSpec, which: str) -> list[dict[str, float]]:
     """Every corner of the task's ``which`` ("train" or "test") range, as ``{name: value}``."""
-    spec = get_task(task)
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
     low, high = spec.range_array(which)
     return [
         dict(zip(spec.param_names, corner, strict=True))

@@ -3,6 +3,8 @@
 Physics-specific checks live in test_cartpole.py, test_locomotion.py, test_pendulum.py.
 """
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -136,3 +138,84 @@ def test_normalize_params_divides_by_training_width():
     np.testing.assert_allclose(normalize_params("Hopper", p), p / np.array([500.0, 0.6]))
     with pytest.raises(ValueError, match=r"shape \(M, 3\)"):
         normalize_params("CartPole", p)
+
+
+# The paper's Table 1, written out: name → (training range, testing range); a point is (v, v).
+TABLE_1 = {
+    "Walker2d": {"density": ((750, 1250), (1, 750)), "friction": ((0.2, 2.5), (0.05, 0.2))},
+    "Hopper": {"density": ((750, 1250), (1, 750)), "friction": ((0.5, 1.1), (0.2, 0.5))},
+    "HalfCheetah": {"density": ((750, 1250), (1, 750)), "friction": ((0.2, 2.25), (0.05, 0.2))},
+    "InvertedPendulum": {
+        "cart_size": ((0.05, 0.25), (0.025, 0.05)),
+        "pole_length": ((0.5, 2.0), (0.25, 0.5)),
+    },
+    "InvertedDoublePendulum": {
+        "pole1_length": ((0.5, 1.0), (1.0, 1.1)),
+        "pole2_length": ((0.5, 1.0), (1.0, 1.1)),
+    },
+    "CartPole": {
+        "force_mag": ((1, 20), (10, 10)),
+        "pole_length": ((0.05, 1.0), (1, 6)),
+        "pole_mass": ((0.01, 1.0), (1, 6)),
+    },
+}
+
+
+def test_task_table_is_the_papers_table_1():
+    assert set(TASKS) == set(TABLE_1)
+    for task, params in TABLE_1.items():
+        spec = get_task(task)
+        assert spec.param_names == tuple(params), task  # names and order
+        for p in spec.params:
+            train, test = params[p.name]
+            assert p.train == train and p.test == test, (task, p.name, p.train, p.test)
+            assert all(type(v) is float for v in (*p.train, *p.test))
+
+
+KS_CRITICAL_1_PERCENT = math.sqrt(math.log(2 / 0.01) / 2)  # asymptotic, times 1/sqrt(n)
+
+
+def _ks_uniform(x, low, high):
+    """Kolmogorov–Smirnov statistic of the sample ``x`` against U(low, high)."""
+    cdf = (np.sort(x) - low) / (high - low)
+    i = np.arange(1, len(x) + 1)
+    return max(np.max(i / len(x) - cdf), np.max(cdf - (i - 1) / len(x)))
+
+
+def test_ks_statistic_detects_a_non_uniform_sample():
+    rng = np.random.default_rng(0)
+    n = 300
+    assert _ks_uniform(rng.uniform(2, 5, n), 2, 5) < KS_CRITICAL_1_PERCENT / math.sqrt(n)
+    assert _ks_uniform(2 + 3 * rng.uniform(0, 1, n) ** 1.5, 2, 5) > KS_CRITICAL_1_PERCENT / math.sqrt(n)
+    assert _ks_uniform(rng.uniform(2, 4.7, n), 2, 5) > KS_CRITICAL_1_PERCENT / math.sqrt(n)
+
+
+@pytest.mark.parametrize("task", ALL)
+@pytest.mark.parametrize("which", ["train", "test"])
+def test_sampled_parameters_are_uniform_over_table_1(task, which):
+    """300 resets (fixed seed, so deterministic): each parameter passes a Kolmogorov–Smirnov
+    test against U(low, high) of the literal Table 1, reaches near both bounds, and the
+    parameters are drawn independently of each other."""
+    n = 300
+    env = gym.make(f"mrpo/{task}-v0", params=which)
+    _, info = env.reset(seed=0)
+    samples = [list(info["env_params"].values())]
+    for _ in range(n - 1):
+        samples.append(list(env.reset()[1]["env_params"].values()))
+    env.close()
+    samples = np.array(samples)
+    ranges = [r[0 if which == "train" else 1] for r in TABLE_1[task].values()]
+    varying = []
+    for k, (low, high) in enumerate(ranges):
+        x = samples[:, k]
+        assert np.all((x >= low) & (x <= high))
+        if low == high:
+            assert np.all(x == low)
+            continue
+        width = high - low
+        assert _ks_uniform(x, low, high) < KS_CRITICAL_1_PERCENT / math.sqrt(n), (task, which, k)
+        assert x.min() - low < 0.03 * width and high - x.max() < 0.03 * width
+        varying.append(x)
+    if len(varying) > 1:
+        corr = np.corrcoef(varying)
+        assert np.abs(corr[np.triu_indices(len(varying), 1)]).max() < 0.2, corr

@@ -1,5 +1,7 @@
 """Hopper, Walker2d, HalfCheetah on pybullet: API, seeding, parameters, finiteness, kinematics."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pybullet as pb
@@ -235,3 +237,263 @@ def test_roboschool_observation_and_reward_terms():
     env.close()
     assert env._cid is None
     env.close()  # twice is fine
+
+
+# -- Roboschool's reward and termination, recomputed from what pybullet shows ---------------
+#
+# Constants of pybullet_envs (gym_locomotion_envs.WalkerBaseBulletEnv, robot_locomotors),
+# written out here rather than imported from the code under test.
+ELECTRICITY_COST = -2.0  # × mean |a · joint_speed|, joint_speed = 0.1 × dq
+STALL_TORQUE_COST = -0.1  # × mean a²
+JOINTS_AT_LIMIT_COST = -0.1  # × number of joints beyond 0.99 of their half range
+DT = 0.0165  # 4 substeps of 0.0165/4
+WALK_TARGET = (1000.0, 0.0)
+KNEES = {"fshin", "fthigh", "bshin", "bthigh"}  # HalfCheetah.alive_bonus: feet_contact[1, 2, 4, 5]
+
+
+class _Observer:
+    """Roboschool's quantities read from the env's pybullet client with pybullet calls only
+    (poses as Bullet caches them, which is what Roboschool's ``getLinkState`` reads)."""
+
+    def __init__(self, env):
+        u = env.unwrapped
+        self.cid, self.body = cid, body = u._cid, u._body
+        infos = [
+            pb.getJointInfo(body, j, physicsClientId=cid)
+            for j in range(pb.getNumJoints(body, physicsClientId=cid))
+        ]
+        self.links = {i[12].decode(): i[0] for i in infos}
+        assert len(self.links) == len(infos)  # one part per link
+        actuated = [i for i in infos if i[2] != pb.JOINT_FIXED and not i[1].decode().startswith("ignore")]
+        self.joints = [i[0] for i in actuated]
+        self.limits = [(i[8], i[9]) for i in actuated]
+        bodies = [
+            pb.getBodyUniqueId(k, physicsClientId=cid) for k in range(pb.getNumBodies(physicsClientId=cid))
+        ]
+        (self.floor,) = [b for b in bodies if b != body]
+
+    def potential(self):
+        states = pb.getLinkStates(self.body, list(self.links.values()), physicsClientId=self.cid)
+        x = sum(s[0][0] for s in states) / len(states)
+        y = sum(s[0][1] for s in states) / len(states)
+        return -math.hypot(WALK_TARGET[1] - y, WALK_TARGET[0] - x) / DT
+
+    def torso(self):
+        pos, orn = pb.getLinkState(self.body, self.links["torso"], physicsClientId=self.cid)[:2]
+        return pos[2], pb.getEulerFromQuaternion(orn)[1]
+
+    def contacts(self):
+        points = pb.getContactPoints(bodyA=self.body, bodyB=self.floor, physicsClientId=self.cid)
+        names = {v: k for k, v in self.links.items()}
+        return {names[c[3]] for c in points}
+
+    def joints_rel_speed(self):
+        states = pb.getJointStates(self.body, self.joints, physicsClientId=self.cid)
+        rel = [
+            (s[0] - 0.5 * (lo + hi)) / (0.5 * (hi - lo))
+            for s, (lo, hi) in zip(states, self.limits, strict=True)
+        ]
+        return rel, [0.1 * s[1] for s in states]
+
+    def alive(self, task, previous_contacts):
+        z, pitch = self.torso()
+        if task == "HalfCheetah":
+            return 1.0 if abs(pitch) < 1.0 and not previous_contacts & KNEES else -1.0
+        return 1.0 if z > 0.8 and abs(pitch) < 1.0 else -1.0
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_reward_terms_for_non_zero_actions(task):
+    """alive + progress + electricity + stall torque + joints at limit, recomputed from pybullet
+    reads for random actions beyond ±1 (the costs use the action as given)."""
+    env = LocomotionEnv(task)
+    obs_ = _Observer(env)
+    rng = np.random.default_rng(11)
+    totals = {"electricity": 0.0, "stall": 0.0, "at_limit": 0, "dead": 0}
+    steps = 0
+    for seed in range(3):
+        env.reset(seed=seed)
+        potential, contacts = obs_.potential(), set()
+        for _ in range(80):
+            a = rng.uniform(-1.5, 1.5, N_JOINTS[task]).astype(np.float32)
+            _, reward, term, _, _ = env.step(a)
+            steps += 1
+            af = a.astype(np.float64)
+            rel, speed = obs_.joints_rel_speed()
+            alive = obs_.alive(task, contacts)
+            old, potential = potential, obs_.potential()
+            electricity = ELECTRICITY_COST * np.mean(np.abs(af * np.array(speed)))
+            stall = STALL_TORQUE_COST * np.mean(af**2)
+            at_limit = sum(abs(r) > 0.99 for r in rel)
+            expected = alive + (potential - old) + electricity + stall + JOINTS_AT_LIMIT_COST * at_limit
+            assert reward == pytest.approx(expected, rel=1e-7, abs=1e-6), (seed, steps)
+            assert term == (alive < 0)
+            contacts = obs_.contacts()
+            totals["electricity"] += abs(electricity)
+            totals["stall"] += abs(stall)
+            totals["at_limit"] += at_limit
+            totals["dead"] += alive < 0
+            if term:
+                break
+    # every term was exercised
+    assert totals["electricity"] > 1.0 and totals["stall"] > 1.0 and totals["at_limit"] > 0, totals
+    assert totals["dead"] > 0, totals
+    env.close()
+
+
+def _lift_and_pitch(env, obs_, lift, pitch):
+    """Move the root joints (slide z, hinge y): the robot ``lift`` m higher, pitched by ``pitch``."""
+    cid, body = obs_.cid, obs_.body
+    names = {
+        pb.getJointInfo(body, j, physicsClientId=cid)[1].decode(): j
+        for j in range(pb.getNumJoints(body, physicsClientId=cid))
+    }
+    pb.resetJointState(body, names["ignorez"], lift, 0.0, physicsClientId=cid)
+    pb.resetJointState(body, names["ignorey"], pitch, 0.0, physicsClientId=cid)
+
+
+def _episode(env, obs_, task, actions, until_end=True):
+    """Step through ``actions``; per step (env's terminated, terminated by the condition read
+    from pybullet, torso z, torso pitch, knee contacts of the previous step)."""
+    rows, contacts = [], set()
+    for a in actions:
+        _, _, term, _, _ = env.step(a)
+        z, pitch = obs_.torso()
+        if task == "HalfCheetah":
+            expected = not (abs(pitch) < 1.0 and not contacts & KNEES)
+        else:
+            expected = not (z > 0.8 and abs(pitch) < 1.0)
+        rows.append((term, expected, z, pitch, contacts & KNEES))
+        contacts = obs_.contacts()
+        if until_end and (term or expected):
+            break
+    return rows
+
+
+@pytest.mark.parametrize(
+    "label, action",
+    [
+        ("height", [0.5, 0.5, 0.0, 0.5, 0.5, 0.0]),  # knees give way: torso sinks, stays upright
+        ("pitch", [-1.0, -1.0, 0.0, -1.0, -1.0, 0.0]),  # thrown backwards, torso still high
+        ("random", None),
+    ],
+)
+def test_walker2d_ends_when_torso_low_or_pitched(label, action):
+    """Roboschool's Walker2D.alive_bonus: alive while torso z > 0.8 and |pitch| < 1; the episode
+    ends at the first step where that fails, not before and not after."""
+    env = LocomotionEnv("Walker2d", params="nominal")
+    obs_ = _Observer(env)
+    env.reset(seed=1)
+    rng = np.random.default_rng(2)
+    actions = [
+        np.array(action, np.float32) if action else rng.uniform(-1, 1, 6).astype(np.float32)
+        for _ in range(300)
+    ]
+    rows = _episode(env, obs_, "Walker2d", actions)
+    terms = [r[0] for r in rows]
+    expected = [r[1] for r in rows]
+    assert expected[-1], "the walker never met the end condition"
+    assert terms == expected  # all False until the last step, which ends the episode
+    _, _, z, pitch, _ = rows[-1]
+    if label == "height":
+        assert z <= 0.8 and abs(pitch) < 1.0, (z, pitch)
+    if label == "pitch":
+        assert z > 0.8 and abs(pitch) >= 1.0, (z, pitch)
+    env.close()
+
+
+@pytest.mark.parametrize("task", ["Walker2d", "HalfCheetah"])
+def test_ends_at_first_step_when_pitched_beyond_one_radian(task):
+    """Lifted clear of the floor and pitched: |pitch| ≥ 1 ends the very first step; below 1 not."""
+    env = LocomotionEnv(task, params="nominal")
+    obs_ = _Observer(env)
+    for pitch, ends in [(1.15, True), (-1.15, True), (0.85, False), (-0.85, False)]:
+        env.reset(seed=0)
+        _lift_and_pitch(env, obs_, 1.0, pitch)
+        rows = _episode(env, obs_, task, [np.zeros(6, np.float32)], until_end=False)
+        term, expected, z, read_pitch, _ = rows[0]
+        assert obs_.contacts() == set()  # in the air: only the pitch can end it
+        assert (abs(read_pitch) >= 1.0) == ends and expected == ends
+        assert term == ends, (pitch, read_pitch)
+    env.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_halfcheetah_ends_one_step_after_a_knee_touches_the_floor(seed):
+    """Roboschool's HalfCheetah.alive_bonus: |pitch| < 1 and no floor contact of fshin, fthigh,
+    bshin, bthigh — contacts of the previous step. Feet may touch. (pybullet_envs never ends
+    a HalfCheetah episode; Roboschool, and this env, do.)"""
+    env = LocomotionEnv("HalfCheetah", params="nominal")
+    obs_ = _Observer(env)
+    env.reset(seed=seed)
+    rows, contacts, feet_touched = [], set(), False
+    for _ in range(300):  # no action: the cheetah sinks onto its knees
+        _, _, term, _, _ = env.step(np.zeros(6, np.float32))
+        _, pitch = obs_.torso()
+        rows.append((term, abs(pitch) >= 1.0 or bool(contacts & KNEES), set(contacts)))
+        feet_touched |= bool(contacts & {"bfoot", "ffoot"}) and not term
+        contacts = obs_.contacts()
+        if term:
+            break
+    assert [r[0] for r in rows] == [r[1] for r in rows]
+    assert rows[-1][0] and rows[-1][2] & KNEES, "ended without a knee on the floor"
+    assert feet_touched  # a foot on the floor did not end it
+    # the first knee contact was seen after the previous step: it ends this one, not that one
+    first_knee = next(i for i, (_, _, c) in enumerate(rows) if c & KNEES)
+    assert first_knee == len(rows) - 1 and not rows[-2][0]
+    env.close()
+
+
+def test_halfcheetah_ends_one_step_after_its_back_thigh_touches_the_floor():
+    """A pose with the back thigh alone on the floor (legs folded, torso level): the first step
+    is not the end (no contact before it), the second is, whatever the pitch."""
+    env = LocomotionEnv("HalfCheetah", params="nominal")
+    obs_ = _Observer(env)
+    cid, body = obs_.cid, obs_.body
+    joints = {
+        pb.getJointInfo(body, j, physicsClientId=cid)[1].decode(): j
+        for j in range(pb.getNumJoints(body, physicsClientId=cid))
+    }
+    env.reset(seed=0)
+    pose = {"bthigh": 1.03, "bshin": 0.54, "bfoot": 0.04, "fthigh": -1.09, "fshin": -0.81, "ffoot": -2.54}
+    for name, q in pose.items():
+        pb.resetJointState(body, joints[name], q, 0.0, physicsClientId=cid)
+
+    def distance(link):  # signed distance of a link to the floor
+        points = pb.getClosestPoints(body, obs_.floor, 5.0, linkIndexA=obs_.links[link], physicsClientId=cid)
+        return min(p[8] for p in points)
+
+    pb.resetJointState(body, joints["ignorez"], -distance("bthigh") - 0.001, 0.0, physicsClientId=cid)
+    others = {link: distance(link) for link in ("torso", "bshin", "bfoot", "fthigh", "fshin", "ffoot")}
+    assert min(others.values()) > 0.02, others  # the back thigh is the only part down
+    rows = _episode(env, obs_, "HalfCheetah", [np.zeros(6, np.float32)] * 3, until_end=False)
+    assert obs_.contacts() == {"bthigh"}
+    assert [(term, expected) for term, expected, *_ in rows] == [(False, False), (True, True), (True, True)]
+    assert all(abs(pitch) < 0.1 for _, _, _, pitch, _ in rows)  # ended by the contact alone
+    env.close()
+
+
+@pytest.mark.parametrize("link", ["ffoot", "fshin", "fthigh", "bfoot", "bshin", "bthigh", "torso"])
+def test_halfcheetah_floor_contact_of_each_part(link, monkeypatch):
+    """Which part's floor contact ends the episode: the shins and thighs ("a lot of strange walks
+    using knees"), not the feet. Lifted in the air; pybullet reports a contact of ``link`` once."""
+    env = LocomotionEnv("HalfCheetah", params="nominal")
+    obs_ = _Observer(env)
+    env.reset(seed=0)
+    _lift_and_pitch(env, obs_, 1.0, 0.0)
+    real = pb.getContactPoints
+    fake = [None]
+
+    def contact_points(*args, **kwargs):
+        points = real(*args, **kwargs)
+        assert points == ()  # in the air
+        return fake[0] or points
+
+    monkeypatch.setattr(pb, "getContactPoints", contact_points)
+    a = np.zeros(6, np.float32)
+    fake[0] = [(0, obs_.body, obs_.floor, obs_.links[link], -1)]  # seen after the first step
+    assert env.step(a)[2] is False
+    fake[0] = None
+    assert env.step(a)[2] is (link in KNEES)
+    assert env.step(a)[2] is False  # no contact after the second step: alive again
+    env.close()

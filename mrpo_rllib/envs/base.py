@@ -3,40 +3,27 @@
 A physics family (locomotion, pendulum, cart-pole) subclasses :class:`RandomizedEnv`
 and implements three hooks:
 
-- ``_apply_params(values)``: put the sampled parameter vector into the simulation;
+- ``_apply_params(values)``: put the episode's parameters into the simulation. ``values``
+  maps *every* parameter of the task (:attr:`TaskSpec.all_params`: Table 1 and the extra
+  ones) to its value — the sampled ones and the nominal value of the others — so a family
+  reads what it needs by name, whichever subset is randomized. Called once per reset;
+  families skip simulation calls for values that did not change;
 - ``_reset_model() -> obs``: start an episode (initial-state noise from ``self.np_random``);
 - ``_step_model(action) -> (obs, reward, terminated)``: one control step.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from mrpo_rllib.envs.tasks import ParamSpec, TaskSpec, get_task
+from mrpo_rllib.envs.tasks import TaskSpec, check_value, get_task
 
 ParamsArg = str | Mapping[str, Any] | None
-
-
-def _check_value(task: TaskSpec, spec: ParamSpec, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{task.name} parameter {spec.name!r}: value {value!r} is not a number") from None
-    if math.isnan(v) or math.isinf(v):
-        raise ValueError(f"{task.name} parameter {spec.name!r}: value {v} is not finite")
-    ok = v >= spec.min_value if spec.min_inclusive else v > spec.min_value
-    if not ok:
-        bound = ">=" if spec.min_inclusive else ">"
-        raise ValueError(
-            f"{task.name} parameter {spec.name!r}: value {v} is outside physical sense; "
-            f"expected {bound} {spec.min_value} (training range {list(spec.train)})"
-        )
-    return v
+RandomizeArg = Mapping[str, Any] | None
 
 
 def resolve_param_ranges(task: str | TaskSpec, params: ParamsArg = None) -> tuple[np.ndarray, np.ndarray]:
@@ -75,13 +62,13 @@ def resolve_param_ranges(task: str | TaskSpec, params: ParamsArg = None) -> tupl
         if isinstance(value, (tuple, list, np.ndarray)) and not np.isscalar(value):
             if len(value) != 2:
                 raise ValueError(f"{spec.name} parameter {name!r}: range {value!r} must be (low, high)")
-            lo, hi = (_check_value(spec, p, v) for v in value)
+            lo, hi = (check_value(spec.name, p, v) for v in value)
             if lo > hi:
                 raise ValueError(
                     f"{spec.name} parameter {name!r}: inverted range ({lo}, {hi}); expected low <= high"
                 )
         else:
-            lo = hi = _check_value(spec, p, value)
+            lo = hi = check_value(spec.name, p, value)
         low[i], high[i] = lo, hi
     return low, high
 
@@ -90,22 +77,32 @@ class RandomizedEnv(gym.Env):
     """A task whose physics parameters are resampled at every ``reset``.
 
     Args:
-        task: the task name from :data:`mrpo_rllib.envs.tasks.TASKS`.
+        task: the task name from :data:`mrpo_rllib.envs.tasks.TASKS` (or a :class:`TaskSpec`).
         params: the parameter distribution, see :func:`resolve_param_ranges`.
+        randomize: ``None`` (the default): the paper's Table 1 parameters are randomized.
+            Else a dict naming exactly the parameters to randomize — Table 1's or the extra
+            ones (power, link masses) — with their ranges, see
+            :meth:`TaskSpec.randomizing`: ``{"friction": (0.5, 1.1), "power": (0.6, 1.0)}``.
+            The env then runs on that derived spec (``self.task``): ``params``,
+            ``reset(options={"env_params": ...})`` and ``info["env_params"]`` refer to
+            those names only, and every other parameter sits at its nominal value.
 
     ``reset(options={"env_params": {...}})`` fixes parameters for that one episode
     (used by evaluation grids). ``info["env_params"]`` of ``reset`` and of every
-    ``step`` is a dict name → float of the episode's parameters.
+    ``step`` is a dict name → float of the episode's randomized parameters.
     """
 
     metadata = {"render_modes": []}
 
-    def __init__(self, task: str, params: ParamsArg = None):
-        self.task = get_task(task)
+    def __init__(self, task: str | TaskSpec, params: ParamsArg = None, randomize: RandomizeArg = None):
+        spec = task if isinstance(task, TaskSpec) else get_task(task)
+        self.task = spec if randomize is None else spec.randomizing(randomize)
         self.param_names = self.task.param_names
         self._low, self._high = resolve_param_ranges(self.task, params)
         self._values = np.array([p.nominal for p in self.task.params], dtype=np.float64)
         self._info: dict[str, float] = {}
+        # every parameter at nominal; each reset overlays the sampled ones
+        self._nominal = self.task.nominal_values
 
     # -- parameter distribution ------------------------------------------------
     def set_param_distribution(self, params: ParamsArg) -> None:
@@ -137,7 +134,9 @@ class RandomizedEnv(gym.Env):
         values = low + (high - low) * u
         self._values = values
         self._info = {n: float(v) for n, v in zip(self.param_names, values, strict=True)}
-        self._apply_params(values)
+        full = self._nominal.copy()
+        full.update(self._info)
+        self._apply_params(full)
         obs = self._reset_model()
         return obs, {"env_params": dict(self._info)}
 
@@ -146,7 +145,7 @@ class RandomizedEnv(gym.Env):
         return obs, reward, terminated, False, {"env_params": dict(self._info)}
 
     # -- hooks -----------------------------------------------------------------
-    def _apply_params(self, values: np.ndarray) -> None:
+    def _apply_params(self, values: dict[str, float]) -> None:
         raise NotImplementedError
 
     def _reset_model(self) -> np.ndarray:

@@ -54,8 +54,19 @@ Parameters (see :mod:`mrpo_rllib.envs.tasks`):
   shape (the same links; the others cannot touch anything). Bullet multiplies it by the
   floor's 0.8 at each contact.
 
-``changeDynamics`` is not part of Bullet's saved state, so both are set after the
-``restoreState`` of every reset.
+Extra parameters, at their nominal 1.0 unless chosen with ``randomize=``:
+
+- ``power`` multiplies every actuator's torque: torque = power × robot power ×
+  power_coef × clip(a, −1, 1) (a Python-side gain; no pybullet call).
+- ``torso_mass`` and ``foot_mass`` scale the mass and local inertia diagonal of the torso
+  link and of the foot link(s) (:attr:`RobotSpec.mass_feet` — Hopper: foot; Walker2d:
+  foot, foot_left; HalfCheetah: bfoot, ffoot), multiplied with the density scaling:
+  ``mass = m0·ρ/1000·scale``.
+
+``changeDynamics`` is not part of Bullet's saved state (``restoreState`` leaves masses
+and friction as they are), so a reset calls it — one call per link with mass, setting
+mass, inertia and friction — only when density, friction or a mass scale differs from
+what the simulation holds.
 
 Speed: a step makes four pybullet calls besides ``stepSimulation`` (set the torques,
 read the joints, read the torso, read the floor contacts) and does its arithmetic on
@@ -78,7 +89,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from mrpo_rllib.envs.base import ParamsArg, RandomizedEnv
+from mrpo_rllib.envs.base import ParamsArg, RandomizeArg, RandomizedEnv
 
 TIMESTEP = 0.0165 / 4
 FRAME_SKIP = 4
@@ -108,12 +119,18 @@ class RobotSpec:
     # of the feet listed in ``ends_on_contact`` (indices into ``feet``) touches the floor
     min_z: float | None = 0.8
     ends_on_contact: tuple[int, ...] = ()
+    # links the ``foot_mass`` parameter scales
+    mass_feet: tuple[str, ...] = ("foot",)
 
 
 ROBOTS: dict[str, RobotSpec] = {
     "Hopper": RobotSpec("hopper.xml", ("foot",), 0.75),
     "Walker2d": RobotSpec(
-        "walker2d.xml", ("foot", "foot_left"), 0.40, {"foot_joint": 30.0, "foot_left_joint": 30.0}
+        "walker2d.xml",
+        ("foot", "foot_left"),
+        0.40,
+        {"foot_joint": 30.0, "foot_left_joint": 30.0},
+        mass_feet=("foot", "foot_left"),
     ),
     "HalfCheetah": RobotSpec(
         "half_cheetah.xml",
@@ -122,6 +139,7 @@ ROBOTS: dict[str, RobotSpec] = {
         {"bthigh": 120.0, "bshin": 90.0, "bfoot": 60.0, "fthigh": 140.0, "fshin": 60.0, "ffoot": 30.0},
         min_z=None,
         ends_on_contact=(1, 2, 4, 5),  # knees: "a lot of strange walks using knees"
+        mass_feet=("bfoot", "ffoot"),
     ),
 }
 
@@ -241,15 +259,18 @@ class _PlanarSumX:
 
 
 class LocomotionEnv(RandomizedEnv):
-    """A Roboschool walker whose density and friction are resampled at every reset.
+    """A Roboschool walker whose density and friction (or the parameters chosen with
+    ``randomize``) are resampled at every reset.
 
     Args:
         task: ``"Hopper"``, ``"Walker2d"`` or ``"HalfCheetah"``.
         params: the parameter distribution (see :func:`mrpo_rllib.envs.base.resolve_param_ranges`).
+        randomize: which parameters to randomize instead of Table 1's
+            (see :class:`mrpo_rllib.envs.base.RandomizedEnv`).
     """
 
-    def __init__(self, task: str = "Hopper", params: ParamsArg = None):
-        super().__init__(task, params)
+    def __init__(self, task: str = "Hopper", params: ParamsArg = None, randomize: RandomizeArg = None):
+        super().__init__(task, params, randomize)
         if self.task.name not in ROBOTS:
             raise ValueError(
                 f"LocomotionEnv has no robot for task {self.task.name!r}; expected {list(ROBOTS)}"
@@ -312,19 +333,29 @@ class LocomotionEnv(RandomizedEnv):
         self._n = len(joints)
         self._mid = [0.5 * (lo + hi) for lo, hi in limits]
         self._half = [0.5 * (hi - lo) for lo, hi in limits]
-        self._gains = gains
+        self._base_gains = gains  # robot power × power_coef
+        self._gains = gains  # × the power parameter
+        self._power = 1.0
         self._parts = sorted(links.values())  # one part per link name, as pybullet_envs
         self._n_parts = len(self._parts)
         self._torso = links["torso"]
         self._feet = [links[f] for f in self.robot.feet]
         self._ends_on_contact = [self._feet[i] for i in self.robot.ends_on_contact]
 
-        # (link, mass, inertia diagonal) of the links with mass: the ones density scales.
-        self._massive: list[tuple[int, float, tuple[float, float, float]]] = []
+        # (link, mass, inertia diagonal, mass-scale parameter or None) of the links with
+        # mass: the ones density scales; the torso and the feet have a scale of their own.
+        missing = [f for f in self.robot.mass_feet if f not in links]
+        if missing:
+            raise RuntimeError(f"{self.robot.xml} has no link(s) {missing} for foot_mass")
+        group = {links["torso"]: "torso_mass", **{links[f]: "foot_mass" for f in self.robot.mass_feet}}
+        self._massive: list[tuple[int, float, tuple[float, float, float], str | None]] = []
         for link in [-1, *range(pb.getNumJoints(body, physicsClientId=cid))]:
             dyn = pb.getDynamicsInfo(body, link, physicsClientId=cid)
             if dyn[0] > 0:
-                self._massive.append((link, dyn[0], tuple(dyn[2])))
+                self._massive.append((link, dyn[0], tuple(dyn[2]), group.get(link)))
+        if {g for *_, g in self._massive} != {None, "torso_mass", "foot_mass"}:
+            raise RuntimeError(f"{self.robot.xml}: the torso or a foot has no mass")
+        self._dynamics: tuple[float, float, float, float] | None = None  # what Bullet holds
         self._state_id = pb.saveState(physicsClientId=cid)
 
         # Each step reads the actuated joints first, then the other moving ones (the root).
@@ -350,20 +381,30 @@ class LocomotionEnv(RandomizedEnv):
         return worst
 
     # -- RandomizedEnv hooks -------------------------------------------------------
-    def _apply_params(self, values: np.ndarray) -> None:
+    def _apply_params(self, values: dict[str, float]) -> None:
         cid, body = self._cid, self._body
         pb.restoreState(self._state_id, physicsClientId=cid)
-        scale = float(values[0]) / 1000.0
-        friction = float(values[1])
-        for link, mass, (ix, iy, iz) in self._massive:
+        power = values["power"]
+        if power != self._power:
+            self._gains = [g * power for g in self._base_gains]
+            self._power = power
+        dynamics = (values["density"], values["friction"], values["torso_mass"], values["foot_mass"])
+        if dynamics == self._dynamics:
+            return  # changeDynamics survives restoreState: Bullet holds these values already
+        density, friction = dynamics[0], dynamics[1]
+        scale = density / 1000.0
+        scales = {None: scale, "torso_mass": scale * dynamics[2], "foot_mass": scale * dynamics[3]}
+        for link, mass, (ix, iy, iz), group in self._massive:
+            s = scales[group]
             pb.changeDynamics(
                 body,
                 link,
-                mass=mass * scale,
-                localInertiaDiagonal=(ix * scale, iy * scale, iz * scale),
+                mass=mass * s,
+                localInertiaDiagonal=(ix * s, iy * s, iz * s),
                 lateralFriction=friction,
                 physicsClientId=cid,
             )
+        self._dynamics = dynamics
 
     def _reset_model(self) -> np.ndarray:
         noise = self.np_random.uniform(-INIT_NOISE, INIT_NOISE, size=self._n)

@@ -27,7 +27,14 @@ Parameters (geometry), written into pybullet_data's MJCF text (read once, templa
   (the upper hinge sits on top of the lower pole, at l1).
 
 Bullet builds the masses from the geometry at 1000 kg/m³, so the lengths also change
-masses and inertias. A geometry change writes the MJCF into this instance's private
+masses and inertias.
+
+Extra parameters, at their nominal 1.0 unless chosen with ``randomize=``: ``cart_mass``
+scales the mass and local inertia diagonal of the ``cart`` link, ``pole_mass`` those of
+the ``pole`` link (IDP: ``pole`` and ``pole2``), on top of what Bullet built from the
+geometry: ``mass = m0(geometry)·scale``. They are applied with ``changeDynamics`` after
+a (re)load, so a geometry rebuild keeps them, and only when a scale differs from what the
+simulation holds (at scale 1 after a reload: no call at all). A geometry change writes the MJCF into this instance's private
 temporary directory (on ``/dev/shm`` when available) and reloads it with
 ``resetSimulation`` (not ``removeBody``, which leaks), file caching off (pybullet caches
 MJCF files by path). An unchanged geometry is not reloaded. The static rail (and IDP's
@@ -70,7 +77,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from mrpo_rllib.envs.base import ParamsArg, RandomizedEnv
+from mrpo_rllib.envs.base import ParamsArg, RandomizeArg, RandomizedEnv
 
 TIMESTEP = 0.0165  # SingleRobotEmptyScene, frame_skip 1
 GRAVITY = 9.8
@@ -101,6 +108,10 @@ class Pendulum:
     # (exact text in pybullet_data's file, template). Placeholders: ``{name}`` is the
     # parameter's value, ``{name_half}`` half of it (both as exact float reprs).
     templates: tuple[tuple[str, str], ...]
+    # the geometry parameters, in the order of ``_load``'s tuple (the task's Table 1)
+    geometry: tuple[str, ...]
+    # the links each mass-scale parameter scales
+    mass_links: tuple[tuple[str, tuple[str, ...]], ...]
     # Static world geoms left out (exact text): with the file's default contype 0 they
     # never touch anything, and loading them took a quarter to a half of a rebuild.
     static_geoms: tuple[str, ...] = ()
@@ -122,6 +133,8 @@ PENDULA: dict[str, Pendulum] = {
                 'fromto="0 0 0 0.001 0 {pole_length}" name="cpole" rgba="0 0.7 0.7 1" size="0.049 {pole_length_half}"',
             ),
         ),
+        geometry=("cart_size", "pole_length"),
+        mass_links=(("cart_mass", ("cart",)), ("pole_mass", ("pole",))),
         static_geoms=(
             '<geom name="rail" pos="0 0 0" quat="0.707 0 0.707 0" rgba="0.3 0.3 0.7 1" size="0.02 1" type="capsule"/>',
         ),
@@ -142,6 +155,8 @@ PENDULA: dict[str, Pendulum] = {
                 'fromto="0 0 0 0 0 {pole2_length}" name="cpole2" rgba="0 0.7 0.7 1" size="0.045 {pole2_length_half}"',
             ),
         ),
+        geometry=("pole1_length", "pole2_length"),
+        mass_links=(("cart_mass", ("cart",)), ("pole_mass", ("pole", "pole2"))),
         static_geoms=(
             '<geom name="floor" pos="0 0 -3.0" rgba="0.8 0.9 0.8 1" size="40 40 40" type="plane"/>',
             '<geom name="rail" pos="0 0 0" quat="0.707 0 0.707 0" rgba="0.3 0.3 0.7 1" size="0.02 1" type="capsule"/>',
@@ -189,10 +204,13 @@ def _release(cid_box: list, tmpdir: str) -> None:
 
 
 class PendulumEnv(RandomizedEnv):
-    """A Roboschool pendulum whose geometry is resampled at every reset."""
+    """A Roboschool pendulum whose geometry (or the parameters chosen with ``randomize``)
+    is resampled at every reset."""
 
-    def __init__(self, task: str = "InvertedPendulum", params: ParamsArg = None):
-        super().__init__(task, params)
+    def __init__(
+        self, task: str = "InvertedPendulum", params: ParamsArg = None, randomize: RandomizeArg = None
+    ):
+        super().__init__(task, params, randomize)
         if self.task.name not in PENDULA:
             raise ValueError(f"PendulumEnv implements {list(PENDULA)}, not {self.task.name!r}")
         self.pendulum = PENDULA[self.task.name]
@@ -210,12 +228,15 @@ class PendulumEnv(RandomizedEnv):
         self._geometry: tuple[float, ...] | None = None
         self._half_l2 = self._target = self._end = 0.0
         self._theta = self._x2 = self._y2 = 0.0
-        self._load(tuple(p.nominal for p in self.task.params))
+        # mass scales Bullet holds (1 after every load) and the loaded (mass, inertia) per link
+        self._mass_scales = {name: 1.0 for name, _ in self.pendulum.mass_links}
+        self._loaded_dynamics: dict[int, tuple[float, tuple[float, float, float]]] | None = None
+        self._load(tuple(self._nominal[n] for n in self.pendulum.geometry))
 
     # -- geometry ------------------------------------------------------------------------
     def _xml(self, geometry: tuple[float, ...]) -> str:
         values = {}
-        for name, v in zip(self.param_names, geometry, strict=True):
+        for name, v in zip(self.pendulum.geometry, geometry, strict=True):
             values[name] = repr(float(v))
             values[name + "_half"] = repr(float(v) / 2)
         return self._template.format(**values)
@@ -252,6 +273,9 @@ class PendulumEnv(RandomizedEnv):
             physicsClientId=cid,
         )
         self._geometry = geometry
+        # Bullet built the masses from this geometry: unscaled, not read yet
+        self._mass_scales = dict.fromkeys(self._mass_scales, 1.0)
+        self._loaded_dynamics = None
 
     def _index(self, bodies) -> None:
         cid = self._cid
@@ -302,16 +326,41 @@ class PendulumEnv(RandomizedEnv):
             pb.removeState(saved, physicsClientId=cid)
 
     # -- RandomizedEnv hooks ---------------------------------------------------------------
-    def _apply_params(self, values: np.ndarray) -> None:
-        geometry = tuple(float(v) for v in values)
+    def _apply_params(self, values: dict[str, float]) -> None:
+        geometry = tuple(values[n] for n in self.pendulum.geometry)
         if geometry != self._geometry:
             self._load(geometry)
+        for name, links in self.pendulum.mass_links:
+            scale = values[name]
+            if scale != self._mass_scales[name]:
+                self._scale_masses(links, scale)
+                self._mass_scales[name] = scale
         if self._double:
             l1, l2 = geometry
             upright = l1 + l2  # H: the upper tip's height, upright
             self._half_l2 = l2 / 2
             self._end = upright * ROBOSCHOOL_END_HEIGHT / NOMINAL_TIP_HEIGHT
             self._target = upright + TARGET_ABOVE_TIP
+
+    def _scale_masses(self, links: tuple[str, ...], scale: float) -> None:
+        """Mass and local inertia diagonal of ``links`` at ``scale`` × what Bullet built."""
+        cid, body = self._cid, self._body
+        if self._loaded_dynamics is None:  # read once per load, only when a scale is not 1
+            self._loaded_dynamics = {}
+            for _, names in self.pendulum.mass_links:
+                for name in names:
+                    dyn = pb.getDynamicsInfo(body, self._links[name], physicsClientId=cid)
+                    self._loaded_dynamics[self._links[name]] = (dyn[0], tuple(dyn[2]))
+        for name in links:
+            link = self._links[name]
+            mass, (ix, iy, iz) = self._loaded_dynamics[link]
+            pb.changeDynamics(
+                body,
+                link,
+                mass=mass * scale,
+                localInertiaDiagonal=(ix * scale, iy * scale, iz * scale),
+                physicsClientId=cid,
+            )
 
     def _reset_model(self) -> np.ndarray:
         cid, body = self._cid, self._body
