@@ -120,7 +120,9 @@ def _bench(bench_args: list[str]) -> int:
     """``mrpo bench ARGS`` = ``python benchmarks/bench.py ARGS`` of the source checkout."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if not os.path.isfile(os.path.join(root, "benchmarks", "bench.py")):
-        print("mrpo bench: error: runs from a source checkout (benchmarks/bench.py not found)", file=sys.stderr)
+        print(
+            "mrpo bench: error: runs from a source checkout (benchmarks/bench.py not found)", file=sys.stderr
+        )
         return 2
     sys.path.insert(0, os.path.join(root, "benchmarks"))
     import bench
