@@ -156,6 +156,12 @@ def _cmd_evaluate(args) -> int:
 def _cmd_report(args) -> int:
     from mrpo_rllib.report import report
 
+    if args.study == "learner":
+        from mrpo_rllib.report.learner import learner_study
+
+        learner_study(args.runs_dir, args.out)
+        return 0
+
     report(
         args.runs_dir,
         args.out,
@@ -245,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-eval", action="store_true", help="skip the checkpoint evaluation (Figure 2)")
     p.add_argument("--last", type=_positive_int, default=50, help="Table 2: last N iterations per seed")
+    p.add_argument(
+        "--study", choices=("learner",), default=None, help="a study's figures instead (docs/learner.md)"
+    )
     p.set_defaults(func=_cmd_report)
     return parser
 
