@@ -153,6 +153,36 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_worst_case(args) -> int:
+    from mrpo_rllib.evaluate import checkpoint_task
+    from mrpo_rllib.worst_case import describe, search_worst_case
+
+    try:
+        task = checkpoint_task(args.checkpoint)
+    except FileNotFoundError as e:
+        print(f"mrpo worst-case: error: {e}", file=sys.stderr)
+        return 2
+    if args.task and args.task != task:
+        raise ValueError(f"checkpoint {args.checkpoint!r} is of task {task}, not {args.task}")
+    out = args.out or os.path.join(
+        DEFAULT_OUT, "worst_case", f"{task}_{args.range}_{args.sampler}_seed{args.seed}"
+    )
+    result = search_worst_case(
+        args.checkpoint,
+        which=args.range,
+        budget=args.budget,
+        episodes=args.episodes,
+        seed=args.seed,
+        sampler=args.sampler,
+        reeval_episodes=args.reeval_episodes,
+        grid_points=args.grid_points,
+        out=out,
+    )
+    print(describe(result))
+    print(f"wrote {out}/ (worst_case.json, trials.csv, best_so_far.png)")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from mrpo_rllib.report import report
 
@@ -241,6 +271,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: deterministic)")
     p.add_argument("--out", default=None, help="also write the table to this CSV file")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("worst-case", help="search a checkpoint's worst environment (Ray Tune + Optuna)")
+    p.add_argument("checkpoint", help="a checkpoint_000NNN dir, or a run dir (its last checkpoint)")
+    p.add_argument(
+        "--range", choices=("train", "test"), default="test", help="the box searched (default test)"
+    )
+    p.add_argument("--budget", type=_positive_int, default=60, help="points evaluated (default 60)")
+    p.add_argument("--episodes", type=_positive_int, default=5, help="episodes per point (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="search and evaluation seed (default 0)")
+    p.add_argument(
+        "--sampler", choices=("tpe", "cmaes", "random"), default="tpe", help="optimiser (default tpe)"
+    )
+    p.add_argument(
+        "--reeval-episodes", type=_positive_int, default=None, help="for the worst point (default 4x)"
+    )
+    p.add_argument(
+        "--grid-points", type=int, default=10, help="comparison grid per axis, <= 2 params (0: none)"
+    )
+    p.add_argument("--task", default=None, help="refuse a checkpoint of another task")
+    p.add_argument("--out", default=None, help="output dir (default results/worst_case/<task>_<range>_...)")
+    p.set_defaults(func=_cmd_worst_case)
 
     p = sub.add_parser("report", help="Table 2, Figures 1-3 and a monotonicity audit from a tree of runs")
     p.add_argument("runs_dir", help="directory searched recursively for run directories")

@@ -63,8 +63,8 @@ def grid_points(task: str | TaskSpec, grid: str = "test", points: int = 5) -> pd
     return pd.DataFrame(spec.grid(grid, points), columns=list(spec.param_names))
 
 
-def checkpoint_task(checkpoint: str) -> str:
-    """The task a checkpoint was trained on (from the algorithm config stored in it)."""
+def checkpoint_env_config(checkpoint: str) -> dict:
+    """``env_config`` of the algorithm config stored in a checkpoint (task, randomize)."""
     ckpt = runs.resolve_checkpoint(checkpoint)
     with open(os.path.join(ckpt, "class_and_ctor_args.pkl"), "rb") as f:
         ctor = pickle.load(f)
@@ -73,17 +73,46 @@ def checkpoint_task(checkpoint: str) -> str:
     env_config = config.get("env_config") if isinstance(config, dict) else getattr(config, "env_config", None)
     if not env_config or "task" not in env_config:
         raise ValueError(f"checkpoint {ckpt!r}: its config has no env_config['task']; not an mrpo_rllib run")
-    return get_task(env_config["task"]).name
+    return dict(env_config)
+
+
+def checkpoint_spec(checkpoint: str) -> TaskSpec:
+    """The task a checkpoint was trained on, as its run randomized it (the parameters and
+    ranges of its ``randomize``, or the table's)."""
+    env_config = checkpoint_env_config(checkpoint)
+    task = get_task(env_config["task"])
+    return task.randomizing(env_config["randomize"]) if env_config.get("randomize") else task
+
+
+def checkpoint_task(checkpoint: str) -> str:
+    """The name of the task a checkpoint was trained on."""
+    return checkpoint_spec(checkpoint).name
 
 
 @dataclass
 class Policy:
-    """What acting needs: the RLModule and the two connector pipelines of an EnvRunner."""
+    """What acting needs: the RLModule and the two connector pipelines of an EnvRunner, and
+    the task's parameter space as the run randomized it."""
 
     task: str
     module: Any
     env_to_module: Any
     module_to_env: Any
+    randomize: dict | None = None
+
+    @property
+    def spec(self) -> TaskSpec:
+        task = get_task(self.task)
+        return task.randomizing(self.randomize) if self.randomize else task
+
+    def make_env(self):
+        """An environment of the policy's task with the run's randomized parameters."""
+        import gymnasium as gym
+
+        from mrpo_rllib.envs import register_envs
+
+        register_envs()
+        return gym.make(get_task(self.task).env_id, randomize=self.randomize)
 
 
 def load_policy(checkpoint: str | os.PathLike) -> Policy:
@@ -92,7 +121,8 @@ def load_policy(checkpoint: str | os.PathLike) -> Policy:
     from ray.rllib.utils.checkpoints import Checkpointable
 
     ckpt = os.path.abspath(runs.resolve_checkpoint(checkpoint))  # RLlib reads a relative path as a URI
-    task = checkpoint_task(ckpt)
+    env_config = checkpoint_env_config(ckpt)
+    task = get_task(env_config["task"]).name
     for sub in (_MODULE_PATH, _E2M_PATH, _M2E_PATH):
         if not os.path.isdir(os.path.join(ckpt, sub)):
             raise FileNotFoundError(
@@ -111,7 +141,7 @@ def load_policy(checkpoint: str | os.PathLike) -> Policy:
     for connector in e2m.connectors:
         if hasattr(connector, "_update_stats"):  # MeanStdFilter: freeze the statistics
             connector._update_stats = False
-    return Policy(task, module, e2m, m2e)
+    return Policy(task, module, e2m, m2e, env_config.get("randomize") or None)
 
 
 # -- rollouts (run inside Ray tasks, or directly) ---------------------------------------------
@@ -121,7 +151,7 @@ def episode_seed(seed: int, point_index: int, episode: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
 
-def _rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: int, deterministic: bool):
+def rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: int, deterministic: bool):
     """Run ``len(envs)`` episodes at ``params`` as one batch; returns (returns, lengths, ran):
     ``ran`` is the parameter dict the environments reported (``info["env_params"]``), the
     same for every episode (an error otherwise)."""
@@ -188,19 +218,14 @@ def evaluate_points(
     deterministic: bool = True,
 ) -> list[dict]:
     """Evaluate ``(point_index, params)`` pairs in this process; one result dict each."""
-    import gymnasium as gym
     import torch
 
-    from mrpo_rllib.envs import register_envs
-
     torch.set_num_threads(1)
-    register_envs()
-    task = get_task(policy.task)
-    envs = [gym.make(task.env_id) for _ in range(episodes)]
+    envs = [policy.make_env() for _ in range(episodes)]
     rows = []
     try:
         for index, params in points:
-            returns, lengths, ran = _rollout_point(policy, envs, params, index, seed, deterministic)
+            returns, lengths, ran = rollout_point(policy, envs, params, index, seed, deterministic)
             rows.append(
                 {
                     "point": index,
@@ -251,7 +276,7 @@ def evaluate_many(
         remote = ray.remote(num_cpus=1)(_remote_chunk)
         jobs = []
         for policy in policies:
-            table = grid_points(policy.task, grid, points)
+            table = grid_points(policy.spec, grid, points)
             pts = [
                 (i, {k: float(v) for k, v in row.items()}) for i, row in enumerate(table.to_dict("records"))
             ]

@@ -107,6 +107,10 @@ class Experiment(_Strict):
     algorithms: Annotated[list[str], Field(min_length=1)]
     seeds: Annotated[list[NonNegInt], Field(min_length=1)]
     budget: Budget
+    # The randomized parameters and their ranges: name -> [low, high] (training range) or
+    # {train: [low, high], test: [low, high]}; Table 1's parameters and extra ones (power,
+    # torso_mass, ...). Not given: the task's Table 1 parameters and ranges.
+    randomize: dict[str, list[float] | dict[str, list[float]]] | None = None
     # Algorithm settings: not given = MRPOConfig's default.
     kappa: Annotated[list[float | KappaSchedule], Field(min_length=1)] | None = None
     episodes_per_iteration: int | None = None
@@ -157,7 +161,9 @@ class Experiment(_Strict):
             training["episodes_per_iteration"] = self.episodes_per_iteration
         return (
             MRPOConfig()
-            .environment(self.task)
+            .environment(
+                self.task, env_config={"task": self.task, "params": None, "randomize": self.randomize}
+            )
             .env_runners(**runners)
             .training(**training)
             .debugging(log_level="ERROR")
@@ -204,6 +210,8 @@ class Experiment(_Strict):
 
     def _key_of(self, error: ValueError, trial: TrialSpec) -> str:
         """``"key 'training.lr': "`` for the experiment key behind a config attribute's error."""
+        if " randomize" in str(error):
+            return "key 'randomize': "
         attr = str(error).split(" ", 1)[0].strip("`'")
         keys = {
             "episodes_per_iteration": "episodes_per_iteration",

@@ -40,7 +40,7 @@ def test_bad_train_input_is_refused_and_nothing_is_written(tmp_path, capsys, arg
 def test_resume_needs_something_to_resume(tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tmp_path)]) == 2
     assert (
-        "--resume: no earlier `mrpo train` run of mrpo__CartPole__kappa0.25-2__seed0"
+        "--resume: no earlier `mrpo train` run of mrpo__CartPole__kappa0.5-2__seed0"
         in capsys.readouterr().err
     )
     assert (
@@ -105,5 +105,5 @@ def test_a_failed_run_exits_with_1(tmp_path):
         kill_marked(marker)
     assert proc.returncode == 1, out[-2000:] + err[-2000:]
     assert "mrpo train: the run failed" in err
-    (run,) = tmp_path.glob("train-*/mrpo__CartPole__kappa0.25-2__seed0")
+    (run,) = tmp_path.glob("train-*/mrpo__CartPole__kappa0.5-2__seed0")
     assert not (run / "report.md").exists()

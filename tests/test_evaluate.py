@@ -13,7 +13,7 @@ from mrpo_rllib.evaluate import evaluate, evaluate_points, grid_points, load_pol
 from mrpo_rllib.runs import resolve_checkpoint
 from sweeps import run_experiment
 
-TRIAL = "mrpo__CartPole__kappa0.25-2__seed0"
+TRIAL = "mrpo__CartPole__kappa0.5-2__seed0"
 
 
 @pytest.fixture(scope="module")

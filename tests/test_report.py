@@ -274,7 +274,7 @@ def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("iter ") == 3 and "run directory:" in out  # one line per iteration, then the summary
     (exp,) = tmp_path.glob("train-*")
-    run = exp / "mrpo__CartPole__kappa0.25-2__seed0"
+    run = exp / "mrpo__CartPole__kappa0.5-2__seed0"
     for name in ("params.json", "progress.csv", "result.json", "episodes.csv", "curves.png", "report.md"):
         assert (run / name).stat().st_size > 0, name
     assert sorted(p.name for p in run.glob("checkpoint_*")) == ["checkpoint_000000"]  # at the end
@@ -298,7 +298,7 @@ def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
     assert "![curves](curves.png)" in summary and summary.count("\n| ") == 1 + 3  # header + 3 iterations
     time.sleep(1.1)  # the experiment name has a one-second clock
     assert main(args) == 0
-    assert len(list(tmp_path.glob("train-*/mrpo__CartPole__kappa0.25-2__seed0"))) == 2
+    assert len(list(tmp_path.glob("train-*/mrpo__CartPole__kappa0.5-2__seed0"))) == 2
 
 
 @pytest.fixture(scope="module")

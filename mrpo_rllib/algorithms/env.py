@@ -43,10 +43,11 @@ class SeedOnce(gym.Wrapper):
 
 
 def make_rllib_env(env_config) -> gym.Env:
-    """RLlib env creator: ``env_config = {"task": "Hopper", "params": None | "test" | {...}}``."""
+    """RLlib env creator: ``env_config = {"task": "Hopper", "params": None | "test" | {...},
+    "randomize": None | {name: range}}`` (see :class:`~mrpo_rllib.envs.base.RandomizedEnv`)."""
     register_envs()
     task = get_task(env_config.get("task", "CartPole"))
-    env = gym.make(task.env_id, params=env_config.get("params"))
+    env = gym.make(task.env_id, params=env_config.get("params"), randomize=env_config.get("randomize"))
     worker_index = getattr(env_config, "worker_index", 0)
     return SeedOnce(env, worker_index=worker_index)
 

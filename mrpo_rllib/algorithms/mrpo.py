@@ -25,7 +25,7 @@ from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter
 from mrpo_rllib.algorithms.env import ENV_NAME
 from mrpo_rllib.algorithms.env_runner import EpisodeEnvRunner
 from mrpo_rllib.algorithms.selection_step import TrajectorySelection
-from mrpo_rllib.envs import get_task
+from mrpo_rllib.envs import TaskSpec, get_task
 
 # RLlib warns once per process that an algorithm runs on the new API stack: we use it on purpose.
 log_once("MRPO_on_new_api_stack")
@@ -75,9 +75,11 @@ class MRPOConfig(PPOConfig):
         super().__init__(algo_class=algo_class or MRPO)
         # Selection (see `training()` for the meaning of each).
         self.selection = "mrpo"
-        self.kappa_start = 0.25
+        # κ rises from 0.5 (keeps ~85% of a batch) to 2 (~40%) over 20 iterations: chosen by
+        # measurement on our dimensionless scale (docs/learner.md#kappa)
+        self.kappa_start = 0.5
         self.kappa_end = 2.0
-        self.kappa_ramp_iters = 100
+        self.kappa_ramp_iters = 20
         self.worst_fraction = 0.1
         self.epopt_alpha = 0.1
         self.epopt_warmup_iters = 0
@@ -119,7 +121,7 @@ class MRPOConfig(PPOConfig):
         self.restart_failed_env_runners = True
         self.callbacks_class = MRPOCallbacks
         self.env = ENV_NAME
-        self.env_config = {"task": "CartPole", "params": None}
+        self.env_config = {"task": "CartPole", "params": None, "randomize": None}
         self.min_time_s_per_iteration = 0
         self.min_sample_timesteps_per_iteration = 0
         self.min_train_timesteps_per_iteration = 0
@@ -269,7 +271,7 @@ class MRPOConfig(PPOConfig):
                     "num_minibatches fixes the gradient steps per epoch, minibatch_size the rows per step"
                 )
         if self.env == ENV_NAME:
-            get_task(self.env_config.get("task", "CartPole"))  # raises for an unknown task
+            _ = self.task_spec  # raises for an unknown task, parameter or range
         runner = self.env_runner_cls
         if not (isinstance(runner, type) and issubclass(runner, EpisodeEnvRunner)):
             raise ValueError(
@@ -292,6 +294,15 @@ class MRPOConfig(PPOConfig):
     @property
     def task(self) -> str:
         return get_task(self.env_config.get("task", "CartPole")).name
+
+    @property
+    def task_spec(self) -> TaskSpec:
+        """The task as this run randomizes it: the table's (Table 1), or the parameters and
+        ranges of ``env_config["randomize"]``. MRPO's distance, the ledger's columns and the
+        evaluation grids follow it."""
+        task = get_task(self.env_config.get("task", "CartPole"))
+        randomize = self.env_config.get("randomize")
+        return task.randomizing(randomize) if randomize else task
 
 
 class MRPO(TrajectorySelection, PPO):

@@ -38,7 +38,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from mrpo_rllib import selection as sel
-from mrpo_rllib.envs import get_task, normalize_params
+from mrpo_rllib.envs import normalize_params
 
 SELECTION_TIMER = "selection"
 
@@ -123,7 +123,7 @@ class TrajectorySelection:
         mask = sel.select(
             selection,
             returns,
-            normalize_params(cfg.task, params),
+            normalize_params(cfg.task_spec, params),
             kappa=kappa,
             worst_fraction=cfg.worst_fraction,
             alpha=cfg.epopt_alpha,
@@ -193,7 +193,7 @@ class TrajectorySelection:
 
     def _log_selection(self, returns, lengths, params, mask, kappa) -> None:
         cfg = self.config
-        kept_norm = normalize_params(cfg.task, params[mask])
+        kept_norm = normalize_params(cfg.task_spec, params[mask])
         spread = float(kept_norm.std(axis=0).mean()) if mask.sum() > 1 else 0.0
         stats = {
             "return_mean": float(returns.mean()),
@@ -229,7 +229,7 @@ class TrajectorySelection:
 
     def _write_ledger(self, returns, lengths, params, mask) -> None:
         path = self._ledger_path()
-        names = get_task(self.config.task).param_names
+        names = self.config.task_spec.param_names
         it = self.iteration + 1  # the iteration this result will be reported as
         if not getattr(self, "_ledger_checked", False):
             # After a restore from checkpoint, drop rows of iterations that will be redone.

@@ -23,6 +23,24 @@ from mrpo_rllib.envs import get_task  # noqa: E402
 from mrpo_rllib.report.collect import GROUP, group_label, sorted_groups, with_groups  # noqa: E402
 from mrpo_rllib.report.stats import curve_stats  # noqa: E402
 
+# Columns of an evaluation table that are not environment parameters.
+NON_PARAM_COLUMNS = {
+    "task",
+    "algo",
+    "kappa",
+    "setting",
+    "seed",
+    "run_dir",
+    "checkpoint",
+    "checkpoint_kind",
+    "mode",
+    "return_mean",
+    "return_std",
+    "return_min",
+    "length_mean",
+    "episodes",
+}
+
 
 def value_range(task: str, values) -> tuple[float, float]:
     """(low, high) of a value scale: 0 (or the data's minimum when negative) to the task's
@@ -79,9 +97,12 @@ def plot_heatmaps(evals: pd.DataFrame, task: str, title: str = ""):
     one varying axis is drawn as lines. Returns (figure, panels)."""
     e = with_groups(evals[evals["task"] == task])
     spec = get_task(task)
-    axes_names = [a for a in spec.grid_axes if e[a].nunique() > 1]
+    # the parameters evaluated (a run's own randomized set, or the table's), table's order first
+    params = [c for c in e.columns if c not in NON_PARAM_COLUMNS and e[c].notna().any()]
+    params.sort(key=lambda c: (list(spec.grid_axes) + list(spec.param_names) + params).index(c))
+    axes_names = [a for a in params if e[a].nunique() > 1]
     groups = sorted_groups(e.groupby(GROUP).groups.keys())
-    mean = e.groupby([*GROUP, *spec.param_names], as_index=False).agg(return_mean=("return_mean", "mean"))
+    mean = e.groupby([*GROUP, *params], as_index=False).agg(return_mean=("return_mean", "mean"))
     n = max(1, len(groups))
     fig, panels = plt.subplots(
         1, n, figsize=(4.2 * n + 1.6, 4.4), dpi=100, squeeze=False, layout="constrained"
@@ -110,7 +131,7 @@ def plot_heatmaps(evals: pd.DataFrame, task: str, title: str = ""):
             ax.set_xlabel(xa)
             ax.set_ylabel(ya)
         else:
-            xa = axes_names[0] if axes_names else spec.param_names[0]
+            xa = axes_names[0] if axes_names else params[0]
             g = g.sort_values(xa)
             ax.plot(g[xa], g["return_mean"], marker="o")
             ax.set_ylim(vmin, vmax * 1.02)
@@ -120,7 +141,9 @@ def plot_heatmaps(evals: pd.DataFrame, task: str, title: str = ""):
         ax.set_title(
             "\n".join(textwrap.wrap(f"{label} ({seeds} seed{'s' if seeds != 1 else ''})", 34)), fontsize=9
         )
-    fixed = [f"{p}={e[p].iloc[0]:g}" for p in spec.param_names if p not in axes_names and not e.empty]
+    fixed = [f"{p}={e[p].iloc[0]:g}" for p in params if p not in axes_names and not e.empty]
+    if len(axes_names) > 2:
+        fixed.append(f"mean over {', '.join(axes_names[2:])}")
     head = title or f"{task}: return on the test range, mean over seeds"
     if fixed:
         head += f" ({', '.join(fixed)})"

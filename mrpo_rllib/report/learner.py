@@ -100,7 +100,9 @@ def minibatch_study(runs: pd.DataFrame, out: str) -> str:
     fig.tight_layout()
     fig.savefig(os.path.join(out, "minibatches.png"))
     plt.close(fig)
-    return "### Minibatches per epoch\n\n![minibatches](minibatches.png)\n\n" + md_table(pd.DataFrame(rows), 1)
+    return "### Minibatches per epoch\n\n![minibatches](minibatches.png)\n\n" + md_table(
+        pd.DataFrame(rows), 1
+    )
 
 
 def learning_study(runs: pd.DataFrame, out: str) -> str:
@@ -141,7 +143,9 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
 
 
 def value_clamp_study(runs: pd.DataFrame, out: str) -> str:
-    r = runs[(runs["experiment"] == "learner_learning_hopper") & runs["setting"].isin(["default", "vfclip10"])]
+    r = runs[
+        (runs["experiment"] == "learner_learning_hopper") & runs["setting"].isin(["default", "vfclip10"])
+    ]
     if r["setting"].nunique() < 2:
         return ""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

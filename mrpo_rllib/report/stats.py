@@ -12,26 +12,15 @@ import numpy as np
 import pandas as pd
 
 from mrpo_rllib.report.collect import ALGO_ORDER, GROUP, group_label, sorted_groups, with_groups
+from mrpo_rllib.statistics import N_BOOT, bootstrap_ci
 
 LAST_ITERATIONS = 50
-N_BOOT = 2000
 
 
 def last_window(runs: pd.DataFrame, last: int = LAST_ITERATIONS) -> pd.DataFrame:
     """The last ``last`` iterations of every complete run (all of a shorter run)."""
     c = runs[runs["complete"]].sort_values(["run_dir", "iteration"])
     return c.groupby("run_dir", sort=False).tail(last)
-
-
-def bootstrap_ci(values, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``values`` (resampled with replacement)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
-    a = (1.0 - level) / 2.0
-    return float(np.quantile(means, a)), float(np.quantile(means, 1.0 - a))
 
 
 def per_seed(runs: pd.DataFrame, last: int = LAST_ITERATIONS) -> pd.DataFrame:
