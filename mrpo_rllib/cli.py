@@ -199,6 +199,8 @@ def _cmd_report(args) -> int:
         eval_episodes=args.eval_episodes,
         evaluate=not args.no_eval,
         last=args.last,
+        worst_case_budget=args.worst_case_budget,
+        worst_case_episodes=args.worst_case_episodes,
         argv=args.argv,
     )
     return 0
@@ -302,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-eval", action="store_true", help="skip the checkpoint evaluation (Figure 2)")
     p.add_argument("--last", type=_positive_int, default=50, help="Table 2: last N iterations per seed")
+    p.add_argument(
+        "--worst-case-budget",
+        type=int,
+        default=0,
+        help="also search each run's worst test environment with N points (0: no search)",
+    )
+    p.add_argument("--worst-case-episodes", type=_positive_int, default=3, help="episodes per searched point")
     p.add_argument(
         "--study", choices=("learner",), default=None, help="a study's figures instead (docs/learner.md)"
     )

@@ -97,6 +97,15 @@ def checkpoints(run_dir: str) -> list[str]:
     return sorted(found, key=checkpoint_number)
 
 
+def checkpoint_iteration(checkpoint: str) -> int:
+    """The training iteration a checkpoint was saved at (RLlib's ``algorithm_state.pkl``;
+    Tune numbers checkpoint directories by count, not by iteration)."""
+    import pickle
+
+    with open(os.path.join(checkpoint, "algorithm_state.pkl"), "rb") as f:
+        return int(pickle.load(f)["training_iteration"])
+
+
 def resolve_checkpoint(path: str | os.PathLike) -> str:
     """The RLlib checkpoint directory for ``path``: a checkpoint itself (holds
     ``rllib_checkpoint.json``) or a run directory, whose last ``checkpoint_000NNN/`` is taken.

@@ -186,15 +186,29 @@ def test_outputs_and_report_md(reported):
         "table2.csv",
         "monotonicity.csv",
         "eval_test.csv",
+        "generalisation.csv",
+        "iqm.csv",
+        "improvement.csv",
         "report.md",
         "fig1_CartPole.png",
         "fig2_CartPole.png",
         "fig3_CartPole.png",
+        "profiles.png",
     ):
         assert os.path.getsize(out / name) > 0, name
     with open(out / "fig1_CartPole.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert written["panels"] == {"fig1_CartPole.png": 2, "fig2_CartPole.png": 3, "fig3_CartPole.png": 2}
+    fig2 = {
+        f"fig2_CartPole_{k}_{m}.png": 3
+        for k, m in [("best", "deterministic"), ("final", "stochastic"), ("final", "deterministic")]
+    }
+    assert written["panels"] == {
+        "fig1_CartPole.png": 2,
+        "fig2_CartPole.png": 3,  # the best checkpoints, sampled actions
+        **fig2,
+        "fig3_CartPole.png": 2,
+        "profiles.png": 1,
+    }
     md = (out / "report.md").read_text()
     for piece in (
         "table2.md",
@@ -213,7 +227,10 @@ def test_outputs_and_report_md(reported):
     ):
         assert piece in md, piece
     ev = pd.read_csv(out / "eval_test.csv")
-    assert ev["run_dir"].nunique() == 6 and len(ev) == 6 * 4
+    assert ev["run_dir"].nunique() == 6 and len(ev) == 6 * 4 * 2 * 2  # 2x2 grid, best/final, two modes
+    assert ev.groupby(["checkpoint_kind", "mode"]).size().to_dict() == {
+        (k, m): 24 for k in ("best", "final") for m in ("deterministic", "stochastic")
+    }
     assert (ev["force_mag"] == 10).all() and set(ev["pole_length"]) == {1.0, 6.0}
 
 
@@ -348,8 +365,84 @@ def test_report_on_a_real_sweep(smoke_sweep, tmp_path):
     written = report(str(smoke_sweep), str(out), echo=lambda *a: None, argv=["mrpo", "report"])
     # evaluation settings from the sweep's experiment.yaml: 3 points per axis, 2 episodes
     ev = pd.read_csv(out / "eval_test.csv")
-    assert ev["run_dir"].nunique() == 6 and len(ev) == 6 * 9 and (ev["episodes"] == 2).all()
-    assert written["panels"] == {"fig1_CartPole.png": 2, "fig2_CartPole.png": 3}
+    assert ev["run_dir"].nunique() == 6 and len(ev) == 6 * 9 * 4 and (ev["episodes"] == 2).all()
+    fig2 = {
+        f"fig2_CartPole_{k}_{m}.png": 3
+        for k, m in [("best", "deterministic"), ("final", "stochastic"), ("final", "deterministic")]
+    }
+    assert written["panels"] == {"fig1_CartPole.png": 2, "fig2_CartPole.png": 3, **fig2, "profiles.png": 1}
     md = (out / "report.md").read_text()
     assert "dr__CartPole__kappanone__seed9" in md and "env runner died" in md
     assert "**CartPole: partial sweep**" in md and "PPO-DR misses seed(s) 9" in md
+
+
+def _checkpoint_iteration(path) -> int:
+    """Read here from the checkpoint's own file, not through mrpo_rllib.runs."""
+    import pickle
+
+    with open(os.path.join(path, "algorithm_state.pkl"), "rb") as f:
+        return pickle.load(f)["training_iteration"]
+
+
+def test_best_checkpoint_is_the_best_saved_iteration(reported):
+    out, _ = reported
+    ev = pd.read_csv(out / "eval_test.csv")
+    for run_dir, e in ev.groupby("run_dir"):
+        progress = pd.read_csv(os.path.join(run_dir, "progress.csv")).set_index("training_iteration")
+        saved = {
+            _checkpoint_iteration(os.path.join(run_dir, d)): os.path.join(run_dir, d)
+            for d in os.listdir(run_dir)
+            if d.startswith("checkpoint_")
+        }
+        best = max(saved, key=lambda it: progress.loc[it, "mrpo/return_worst10"])
+        assert set(e.loc[e["checkpoint_kind"] == "best", "checkpoint"]) == {saved[best]}, run_dir
+        assert set(e.loc[e["checkpoint_kind"] == "final", "checkpoint"]) == {saved[max(saved)]}, run_dir
+
+
+def test_rliable_statistics_against_a_direct_computation():
+    """IQM and probability of improvement on a synthetic table, computed here by hand: the IQM
+    of n seeds is the mean of the middle half (n = 6: drop the lowest and the highest);
+    P(X > Y) is the share of seed pairs where X beats Y, ties counting one half."""
+    from mrpo_rllib.report.stats import rliable_table
+
+    worst = {"mrpo": [5.0, 9.0, 7.0, 1.0, 8.0, 6.0], "dr": [2.0, 6.0, 4.0, 3.0, 9.0, 0.0], "epopt": [3.0] * 6}
+    rows = []
+    for algo, values in worst.items():
+        kappa = "0.5-2" if algo == "mrpo" else "none"
+        for seed, w in enumerate(values):
+            rows.append(
+                {
+                    "task": "CartPole",
+                    "algo": algo,
+                    "kappa": kappa,
+                    "setting": "",
+                    "seed": seed,
+                    "iteration": 1,
+                    "env_steps": 100,
+                    "return_mean": 2 * w,
+                    "return_worst10": w,
+                    "complete": True,
+                    "run_dir": f"{algo}{seed}",
+                }
+            )
+    iqm, poi = rliable_table(pd.DataFrame(rows), last=1, reps=2000)
+    w = iqm[iqm["return"] == "10%-worst"].set_index("algo")
+    for algo, values in worst.items():
+        middle = sorted(values)[1:5]
+        assert w.loc[algo, "iqm"] == pytest.approx(sum(middle) / 4)
+        assert w.loc[algo, "ci_low"] <= w.loc[algo, "iqm"] <= w.loc[algo, "ci_high"]
+    assert w.loc["epopt", "ci_low"] == w.loc["epopt", "ci_high"] == 3.0  # no spread, no width
+    a = iqm[iqm["return"] == "average"].set_index("algo")
+    assert a.loc["dr", "iqm"] == pytest.approx(2 * sum(sorted(worst["dr"])[1:5]) / 4)
+
+    def direct(x, y):
+        return sum((xi > yi) + 0.5 * (xi == yi) for xi in x for yi in y) / (len(x) * len(y))
+
+    p = poi.set_index("comparison")["probability"]
+    assert p["P(MRPO κ=0.5-2 > PPO-DR), 10%-worst return"] == pytest.approx(
+        direct(worst["mrpo"], worst["dr"])
+    )
+    assert p["P(MRPO κ=0.5-2 > PW-DR (EPOpt)), 10%-worst return"] == pytest.approx(
+        direct(worst["mrpo"], worst["epopt"])
+    )
+    assert (poi["ci_low"] <= poi["probability"]).all() and (poi["probability"] <= poi["ci_high"]).all()

@@ -22,8 +22,17 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from mrpo_rllib.envs import get_task
 from mrpo_rllib.report.collect import RUN_COLUMNS, Collected, RunInfo, collect, read_text
-from mrpo_rllib.report.figures import plot_curves, plot_heatmaps, plot_run_curves
+from mrpo_rllib.report.evaluation import (
+    KINDS,
+    MODES,
+    chosen_checkpoints,
+    evaluate_runs,
+    generalisation_summary,
+    searched_worst_cases,
+)
+from mrpo_rllib.report.figures import plot_curves, plot_heatmaps, plot_profiles, plot_run_curves
 from mrpo_rllib.report.markdown import md_table, rel, report_markdown, run_summary, table2_frame
 from mrpo_rllib.report.stats import (
     LAST_ITERATIONS,
@@ -31,6 +40,8 @@ from mrpo_rllib.report.stats import (
     missing_seeds,
     monotonicity,
     monotonicity_summary,
+    performance_profile,
+    rliable_table,
     table2,
 )
 
@@ -48,21 +59,6 @@ __all__ = [
 ]
 
 EVAL_DEFAULTS = (5, 3)  # grid points per axis, episodes per point, when no experiment says
-
-
-def evaluate_runs(trials: pd.DataFrame, points: int, episodes: int, seed: int = 0) -> pd.DataFrame:
-    """Evaluate the final checkpoint of every complete run on its task's test grid."""
-    from mrpo_rllib.evaluate import evaluate_many
-
-    todo = trials[trials["complete"] & trials["checkpoint"].notna()]
-    if todo.empty:
-        return pd.DataFrame()
-    frames = evaluate_many(list(todo["checkpoint"]), "test", points, episodes, seed, True)
-    info_cols = ["task", "algo", "kappa", "setting", "seed", "run_dir", "checkpoint"]
-    out = []
-    for (_, t), df in zip(todo.iterrows(), frames, strict=True):
-        out.append(pd.concat([pd.DataFrame({c: [t[c]] * len(df) for c in info_cols}), df], axis=1))
-    return pd.concat(out, ignore_index=True)
 
 
 def _experiment_eval_defaults(infos: list[RunInfo]) -> tuple[int, int] | None:
@@ -87,11 +83,18 @@ def report(
     evaluate: bool = True,
     last: int = LAST_ITERATIONS,
     seed: int = 0,
+    worst_case_budget: int = 0,
+    worst_case_episodes: int = 3,
     echo=print,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
     """Collect ``runs_dir`` and write every output into ``out``. Returns what was written:
-    paths by name, plus the figures' panel counts under ``"panels"``."""
+    paths by name, plus the figures' panel counts under ``"panels"``.
+
+    ``worst_case_budget`` > 0 also searches each run's worst test-range environment (on the
+    best checkpoint, the one Figure 2 shows) with that many points of ``worst_case_episodes``
+    episodes, for Table 2's "searched worst case" column.
+    """
     col: Collected = collect(runs_dir)
     if not col.infos:
         raise ValueError(f"no run directories ({{algo}}__{{task}}__kappa{{k}}__seed{{s}}) under {runs_dir!r}")
@@ -118,10 +121,46 @@ def report(
 
     runs = col.runs
     t2 = table2(runs, last=last, seed=seed)
+    sections: list[str] = []
+    if worst_case_budget:
+        chosen = chosen_checkpoints(col.trials, runs, kinds=("best",))
+        echo(f"searching the worst case of {len(chosen)} checkpoints ({worst_case_budget} points each)")
+        wc = searched_worst_cases(chosen, worst_case_budget, worst_case_episodes, seed, echo)
+        wc.to_csv(path("worst_case.csv"), index=False)
+        if not wc.empty:
+            agg = wc.groupby(["task", "algo", "kappa", "setting"], as_index=False).agg(
+                searched_worst_mean=("worst_return", "mean"), searched_worst_std=("worst_return", "std")
+            )
+            t2 = t2.merge(agg, on=["task", "algo", "kappa", "setting"], how="left")
     t2.to_csv(path("table2.csv"), index=False)
     t2_md = md_table(table2_frame(t2))
     with open(path("table2.md"), "w") as f:
         f.write(t2_md)
+
+    n_tasks = runs.loc[runs["complete"], "task"].nunique()
+    if n_tasks:
+        iqm, poi = rliable_table(runs, last=last, seed=seed)
+        iqm.to_csv(path("iqm.csv"), index=False)
+        poi.to_csv(path("improvement.csv"), index=False)
+        profiles = {
+            task: performance_profile(runs, task, get_task(task).return_scale, last)
+            for task in sorted(runs.loc[runs["complete"], "task"].unique())
+        }
+        save(*plot_profiles(profiles), "profiles.png")
+        sections += [
+            "## Robust statistics (rliable)",
+            "",
+            f"Over the same per-seed means as Table 2 (last {last} iterations): the interquartile mean "
+            "(IQM) with 95% stratified-bootstrap CIs, the probability of improvement of MRPO over each "
+            "baseline on the 10%-worst return (P(X > Y): the chance that a random seed of X beats a random "
+            "seed of Y; 0.5 = no difference) with its CI, and performance profiles (the fraction of seeds "
+            "above each score τ). [iqm.csv](iqm.csv), [improvement.csv](improvement.csv).",
+            "",
+            md_table(iqm),
+            md_table(poi),
+            "![profiles](profiles.png)",
+            "",
+        ]
 
     figures: dict[str, dict[str, str]] = {"fig1": {}, "fig2": {}, "fig3": {}}
     notes: dict[str, str] = {}
@@ -143,21 +182,41 @@ def report(
     points, episodes = _experiment_eval_defaults(col.infos) or EVAL_DEFAULTS
     points, episodes = eval_points or points, eval_episodes or episodes
     if evaluate:
-        no_ckpt = col.trials[col.trials["complete"] & col.trials["checkpoint"].isna()]
         echo(
-            f"evaluating {n_complete - len(no_ckpt)} final checkpoints on the test grids "
-            f"({points} points/axis, {episodes} episodes)"
+            f"evaluating the best and final checkpoints of {n_complete} runs on the test grids "
+            f"({points} points/axis, {episodes} episodes, stochastic and deterministic)"
         )
-        evals = evaluate_runs(col.trials, points, episodes, seed)
+        evals = evaluate_runs(col.trials, runs, points, episodes, seed)
         if not evals.empty:
             evals.to_csv(path("eval_test.csv"), index=False)
+            gen = generalisation_summary(evals)
+            gen.to_csv(path("generalisation.csv"), index=False)
             for task in sorted(evals["task"].unique()):
-                figures["fig2"][task] = save(*plot_heatmaps(evals, task), f"fig2_{task}.png")
+                for kind in KINDS:
+                    for mode in MODES:
+                        e = evals[(evals["checkpoint_kind"] == kind) & (evals["mode"] == mode)]
+                        main_fig = (kind, mode) == (KINDS[0], MODES[0])
+                        name = f"fig2_{task}.png" if main_fig else f"fig2_{task}_{kind}_{mode}.png"
+                        title = f"{task}: test range, {kind} checkpoint, {mode} actions, mean over seeds"
+                        fig_name = save(*plot_heatmaps(e, task, title=title), name)
+                        if main_fig:
+                            figures["fig2"][task] = fig_name
+            sections += [
+                "## Generalisation to the test range, in numbers",
+                "",
+                "Per run: the mean return over the test-range grid and over its worst 10% of grid points; "
+                "then mean (± std) over seeds. [generalisation.csv](generalisation.csv), "
+                "[eval_test.csv](eval_test.csv).",
+                "",
+                md_table(gen),
+            ]
         notes["fig2"] = (
-            f"Final checkpoints evaluated on the test-range grid: {points} points per axis, {episodes} "
-            f"deterministic episodes per point, evaluation seed {seed}; per-run numbers in "
-            "[eval_test.csv](eval_test.csv)."
+            f"The best checkpoint (by training 10%-worst return) of each run, evaluated with sampled "
+            f"actions on the test-range grid: {points} points per axis, {episodes} episodes per point, "
+            f"evaluation seed {seed} (the same initial states for every policy). The final checkpoints and "
+            "deterministic actions: `fig2_<task>_<kind>_<mode>.png` next to this report."
         )
+        no_ckpt = col.trials[col.trials["complete"] & col.trials["checkpoint"].isna()]
         if len(no_ckpt):
             missing = ", ".join(rel(d, runs_dir) for d in no_ckpt["run_dir"])
             notes["fig2"] += f" No checkpoint found for: {missing}."
@@ -175,6 +234,7 @@ def report(
         monotonicity=monotonicity_summary(mono),
         missing=missing_seeds(col.trials),
         last=last,
+        extra_sections=sections,
     )
     with open(path("report.md"), "w") as f:
         f.write(md)

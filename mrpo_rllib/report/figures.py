@@ -33,6 +33,7 @@ NON_PARAM_COLUMNS = {
     "run_dir",
     "checkpoint",
     "checkpoint_kind",
+    "checkpoint_iteration",
     "mode",
     "return_mean",
     "return_std",
@@ -173,3 +174,27 @@ def plot_run_curves(progress: pd.DataFrame, task: str, title: str = ""):
     ax.legend()
     fig.tight_layout()
     return fig, [ax]
+
+
+def plot_profiles(profiles: dict[str, tuple], title: str = ""):
+    """Performance profiles (rliable), one panel per task: ``profiles`` maps a task to
+    (taus, {group: profile}, {group: CI}) from :func:`~mrpo_rllib.report.stats.performance_profile`.
+    Returns (figure, panels)."""
+    n = max(1, len(profiles))
+    fig, panels = plt.subplots(1, n, figsize=(4.4 * n, 3.6), dpi=100, squeeze=False)
+    panels = list(panels[0])
+    for ax, (task, (taus, prof, cis)) in zip(panels, profiles.items(), strict=False):
+        for i, (label, p) in enumerate(prof.items()):
+            ax.plot(taus, p, color=f"C{i}", label=label)
+            ax.fill_between(taus, cis[label][0], cis[label][1], color=f"C{i}", alpha=0.15, lw=0)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel(f"τ: 10%-worst return / {get_task(task).return_scale:g}")
+        ax.set_ylabel("fraction of seeds with score > τ")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        title or "Performance profiles of the 10%-worst training return (rliable, 95% CIs)", fontsize=10
+    )
+    fig.tight_layout()
+    return fig, panels

@@ -60,6 +60,10 @@ def table2_frame(t2: pd.DataFrame) -> pd.DataFrame:
                 "95% CI ": f"[{fmt(r.worst_ci_low)}, {fmt(r.worst_ci_high)}]",
             }
         )
+        if "searched_worst_mean" in t2:
+            rows[-1]["searched worst case, test range (mean ± std)"] = (
+                f"{fmt(r.searched_worst_mean)} ± {fmt(r.searched_worst_std)}"
+            )
     return pd.DataFrame(rows)
 
 

@@ -6,6 +6,7 @@ Everything here is a function of the tidy tables of :mod:`~mrpo_rllib.report.col
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -203,3 +204,107 @@ def missing_seeds(trials: pd.DataFrame) -> list[str]:
         else:
             lines.append(f"{task}: every algorithm has seeds {seeds}.")
     return lines
+
+
+# -- rliable (Agarwal et al. 2021): IQM, stratified bootstrap CIs, probability of improvement --
+RLIABLE_REPS = 50_000
+
+
+def _score_matrix(ps: pd.DataFrame, task: str, group: tuple, column: str) -> np.ndarray:
+    g = ps[
+        (ps["task"] == task)
+        & (ps["algo"] == group[0])
+        & (ps["kappa"] == group[1])
+        & (ps["setting"] == group[2])
+    ]
+    return g[column].to_numpy(dtype=np.float64)[:, None]  # (runs, 1 task)
+
+
+def rliable_table(
+    runs: pd.DataFrame, last: int = LAST_ITERATIONS, seed: int = 0, reps: int = RLIABLE_REPS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per task, with rliable: (1) each group's IQM of the per-seed average and 10%-worst
+    returns (the means over each seed's last ``last`` iterations, as Table 2) with 95%
+    stratified-bootstrap CIs; (2) the probability of improvement P(MRPO > other) on the
+    10%-worst return for each MRPO group against each PW-DR and PPO-DR group, with CIs."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)  # arch 7.2
+    ps = per_seed(runs, last)
+    iqm_rows, poi_rows = [], []
+
+    def iqm(x):
+        return np.array([metrics.aggregate_iqm(x)])
+
+    for task, t in ps.groupby("task"):
+        groups = sorted_groups(set(zip(t["algo"], t["kappa"], t["setting"], strict=True)))
+        for col, name in (("avg", "average"), ("worst", "10%-worst")):
+            scores = {group_label(*g): _score_matrix(t, task, g, col) for g in groups}
+            est, ci = rly.get_interval_estimates(
+                scores, iqm, reps=reps, random_state=np.random.RandomState(seed)
+            )
+            for g in groups:
+                label = group_label(*g)
+                iqm_rows.append(
+                    {
+                        "task": task,
+                        "algo": g[0],
+                        "kappa": g[1],
+                        "setting": g[2],
+                        "return": name,
+                        "seeds": len(scores[label]),
+                        "iqm": float(est[label][0]),
+                        "ci_low": float(ci[label][0][0]),
+                        "ci_high": float(ci[label][1][0]),
+                    }
+                )
+        mrpo = [g for g in groups if g[0] == "mrpo"]
+        others = [g for g in groups if g[0] != "mrpo"]
+        pairs = {
+            f"{group_label(*a)} > {group_label(*b)}": (
+                _score_matrix(t, task, a, "worst"),
+                _score_matrix(t, task, b, "worst"),
+            )
+            for a in mrpo
+            for b in others
+        }
+        if pairs:
+            est, ci = rly.get_interval_estimates(
+                pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(seed)
+            )
+            for name in pairs:
+                poi_rows.append(
+                    {
+                        "task": task,
+                        "comparison": f"P({name}), 10%-worst return",
+                        "probability": float(est[name]),
+                        "ci_low": float(ci[name][0][0]),
+                        "ci_high": float(ci[name][1][0]),
+                    }
+                )
+    return pd.DataFrame(iqm_rows), pd.DataFrame(poi_rows)
+
+
+def performance_profile(
+    runs: pd.DataFrame,
+    task: str,
+    scale: float,
+    last: int = LAST_ITERATIONS,
+    column: str = "worst",
+    reps: int = 2000,
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """rliable's run-score performance profile of each group on ``task``: the fraction of
+    seeds whose score (the per-seed ``column`` mean over the last ``last`` iterations, divided
+    by ``scale``) exceeds τ, with 95% stratified-bootstrap CIs. Returns (taus, profiles, CIs)
+    keyed by group label."""
+    from rliable import library as rly
+
+    ps = per_seed(runs, last)
+    t = ps[ps["task"] == task]
+    groups = sorted_groups(set(zip(t["algo"], t["kappa"], t["setting"], strict=True)))
+    scores = {group_label(*g): _score_matrix(t, task, g, column) / scale for g in groups}
+    top = max([1.0, *(float(v.max()) for v in scores.values())])
+    taus = np.linspace(0.0, top, 51)
+    profiles, cis = rly.create_performance_profile(scores, taus, reps=reps)
+    return taus, profiles, cis
