@@ -230,7 +230,9 @@ def rliable_table(
     from rliable import library as rly
     from rliable import metrics
 
-    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)  # arch 7.2
+    warnings.filterwarnings(
+        "ignore", message="random_state is deprecated", category=FutureWarning
+    )  # arch 7.2
     ps = per_seed(runs, last)
     iqm_rows, poi_rows = [], []
 
