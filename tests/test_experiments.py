@@ -50,6 +50,22 @@ def test_kappa_study_spans_the_calibrated_grid_and_the_schedule():
     assert {"0.25", "0.5", "1", "2", "4", "0.5-2"} <= labels
 
 
+def test_three_parameter_hopper_randomizes_what_it_says(tmp_path):
+    """hopper_3d.yaml: the trials' configs randomize friction, torso mass and power, and
+    MRPO's normalisation uses those training ranges (widths 0.6, 1.0 and 0.5)."""
+    exp = load_experiment(os.path.join(ROOT, "tune_configs", "hopper_3d.yaml"))
+    for t in exp.trials():
+        spec = exp.trial_config(t).task_spec
+        assert spec.param_names == ("friction", "torso_mass", "power")
+        assert [p.train for p in spec.params] == [(0.5, 1.1), (0.5, 1.5), (0.75, 1.25)]
+        assert [p.test for p in spec.params] == [(0.2, 0.5), (1.5, 2.0), (0.5, 0.75)]
+        assert spec.train_widths().tolist() == pytest.approx([0.6, 1.0, 0.5])
+    out = subprocess.run(
+        [MRPO, "tune", "tune_configs/hopper_3d.yaml", "--dry-run"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "mrpo__Hopper__kappa0.5-2__seed0" in out.stdout, out.stderr
+
+
 def test_dry_run_prints_the_trials():
     out = subprocess.run(
         [MRPO, "tune", "tune_configs/smoke.yaml", "--dry-run"], cwd=ROOT, capture_output=True, text=True
