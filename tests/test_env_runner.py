@@ -49,7 +49,8 @@ def test_every_started_episode_is_returned_in_stream_order(ray_local):
             slot, i = where[tuple(e.custom_data["env_params"])]
             used[slot].append(i)
     for slot, idx in used.items():
-        assert sorted(idx) == list(range(len(idx))), (slot, idx)
+        # in stream order, not just the right set: a slot runs one episode after the other
+        assert idx == list(range(len(idx))), (slot, idx)
     assert sum(len(v) for v in used.values()) == 20
     assert all(len(v) >= 2 for v in used.values())  # the slots shared the work
 

@@ -446,3 +446,97 @@ def test_rliable_statistics_against_a_direct_computation():
         direct(worst["mrpo"], worst["epopt"])
     )
     assert (poi["ci_low"] <= poi["probability"]).all() and (poi["probability"] <= poi["ci_high"]).all()
+
+
+# -- the statistics and figures against computations of their own ------------------------------
+def test_bootstrap_ci_exact_small_cases():
+    # two values: the resampled means are 1, 2, 3 with probabilities 1/4, 1/2, 1/4, so the
+    # 2.5% and 97.5% quantiles are the two values themselves
+    assert bootstrap_ci([1.0, 3.0]) == (1.0, 3.0)
+    assert bootstrap_ci([4.0, 4.0, 4.0]) == (4.0, 4.0)
+    # a large normal sample: the CI is mean ± 1.96 σ/√n to within 15%
+    x = np.random.default_rng(1).normal(10.0, 2.0, size=400)
+    lo, hi = bootstrap_ci(x)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(x.size)
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.15) and lo < x.mean() < hi
+
+
+def test_worst10_standard_error_against_the_exact_bootstrap(tmp_path):
+    """M = 10, k = 1: the 10%-worst mean is the minimum. Over resamples of the 10 returns the
+    minimum is >= the j-th smallest value with probability ((n - j + 1)/n)^n, which gives its
+    exact bootstrap variance; 200 resamples must come within 25% of its square root."""
+    from mrpo_rllib.report.collect import worst10_standard_errors
+
+    returns = np.array([12.0, 3.0, 7.5, 20.0, 5.0, 9.0, 15.0, 4.0, 11.0, 6.0])
+    pd.DataFrame({"iteration": 1, "return": returns}).to_csv(tmp_path / "episodes.csv", index=False)
+    se = worst10_standard_errors(str(tmp_path / "episodes.csv"), n_boot=200)[1]
+    x, n = np.sort(returns), returns.size
+    at_least = [((n - j) / n) ** n for j in range(n)] + [0.0]  # P(min >= x[j]), j = 0..n-1
+    p = np.array([at_least[j] - at_least[j + 1] for j in range(n)])  # P(min == x[j])
+    exact = np.sqrt((p * x**2).sum() - (p * x).sum() ** 2)
+    assert se == pytest.approx(exact, rel=0.25)
+
+
+def _synthetic_runs():
+    rows = []
+    for seed, shift in enumerate([0.0, 10.0, 50.0]):
+        for it in (1, 2, 3):
+            rows.append(
+                {
+                    "algo": "dr",
+                    "task": "CartPole",
+                    "seed": seed,
+                    "kappa": "none",
+                    "setting": "",
+                    "iteration": it,
+                    "env_steps": 100 * it + seed,
+                    "return_mean": 100.0 * it + shift,
+                    "return_worst10": 10.0 * it + shift / 2,
+                    "complete": True,
+                    "run_dir": f"r{seed}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_figure1_plots_the_mean_and_standard_error_over_seeds():
+    runs = _synthetic_runs()
+    fig, (a, w) = plot_curves(runs, "CartPole")
+    for ax, column in ((a, "return_mean"), (w, "return_worst10")):
+        (line,) = ax.get_lines()
+        g = runs.groupby("iteration")[column]
+        np.testing.assert_allclose(line.get_ydata(), g.mean().to_numpy())
+        np.testing.assert_allclose(line.get_xdata(), runs.groupby("iteration")["env_steps"].mean().to_numpy())
+        se = (g.std(ddof=1) / np.sqrt(3)).to_numpy()
+        ys = ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert ys.min() == pytest.approx((g.mean() - se).min()) and ys.max() == pytest.approx(
+            (g.mean() + se).max()
+        )
+
+
+def test_figure2_averages_seeds_per_grid_point():
+    rows = []
+    for seed in (0, 1):
+        for length in (1.0, 6.0):
+            for mass in (1.0, 6.0):
+                rows.append(
+                    {
+                        "task": "CartPole",
+                        "algo": "mrpo",
+                        "kappa": "0.5-2",
+                        "setting": "",
+                        "seed": seed,
+                        "run_dir": f"r{seed}",
+                        "force_mag": 10.0,
+                        "pole_length": length,
+                        "pole_mass": mass,
+                        "return_mean": 100.0 * length + mass + 1000.0 * seed,
+                        "episodes": 1,
+                    }
+                )
+    fig, (ax,) = plot_heatmaps(pd.DataFrame(rows), "CartPole")
+    shown = ax.images[0].get_array()
+    # rows: pole_mass (y), columns: pole_length (x); the mean over the two seeds adds 500
+    expected = np.array([[100.0 + 1 + 500, 600.0 + 1 + 500], [100.0 + 6 + 500, 600.0 + 6 + 500]])
+    np.testing.assert_allclose(np.asarray(shown), expected)
+    assert ax.images[0].get_clim() == (0.0, 1106.0)  # 0 to the task's 1000, or the data's maximum

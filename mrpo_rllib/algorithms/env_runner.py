@@ -26,6 +26,7 @@ sampling and random actions are RLlib's, unchanged.
 
 from __future__ import annotations
 
+import numpy as np
 from ray.rllib.connectors.module_to_env.normalize_and_clip_actions import NormalizeAndClipActions
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
@@ -99,6 +100,16 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         episodes[slot].add_env_reset(observation=obs, infos=info)
         self._make_on_episode_callback("on_episode_start", slot, episodes)
 
+    def _first_seed(self) -> int:
+        """The seed of this runner's first reset: RLlib's, or — for a runner that starts after
+        training has begun, i.e. one restarted after a failure (its synced weights have a
+        sequence number > 0) — one mixed with that number, so that it does not replay the
+        environments its predecessor already sampled."""
+        if not self._weights_seq_no:
+            return self._seed
+        ss = np.random.SeedSequence([int(self._seed), int(self._weights_seq_no)])
+        return int(ss.generate_state(1, dtype=np.uint32)[0])
+
     def _sample_episodes(self, n: int, explore: bool) -> list:
         envs = self._sub_envs()
         k = len(envs)
@@ -114,7 +125,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         with self.metrics.log_time(ENV_RESET_TIMER):
             if not getattr(self, "_seeded_slots", False):
                 self._seeded_slots = True
-                seeds = [None if self._seed is None else self._seed + slot for slot in range(k)]
+                seeds = [None if self._seed is None else self._first_seed() + slot for slot in range(k)]
                 resets = [env.reset(seed=sd) for env, sd in zip(envs, seeds, strict=True)]
                 started = resets[: min(n, k)]
             else:
