@@ -18,7 +18,7 @@ CLUSTER  ?= cluster/aws.yaml
 BENCH    ?= full
 SMALL    ?= tune_configs/small_cartpole.yaml tune_configs/small_invertedpendulum.yaml
 
-.PHONY: help install install-bench test test-slow lint format train tune report reproduce-small bench \
+.PHONY: help install install-bench test test-slow lint format train tune report learner reproduce mutants reproduce-small bench \
 	cluster-up cluster-down env-bench clean
 
 help: ## list the targets
@@ -47,12 +47,12 @@ test-slow: install ## run only the slow learning tests
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check mrpo_rllib tests benchmarks
-	$(BIN)/ruff format --check mrpo_rllib tests benchmarks
+	$(BIN)/ruff check mrpo_rllib tests benchmarks tools
+	$(BIN)/ruff format --check mrpo_rllib tests benchmarks tools
 
 format: install ## ruff format and autofix
-	$(BIN)/ruff format mrpo_rllib tests benchmarks
-	$(BIN)/ruff check --fix mrpo_rllib tests benchmarks
+	$(BIN)/ruff format mrpo_rllib tests benchmarks tools
+	$(BIN)/ruff check --fix mrpo_rllib tests benchmarks tools
 
 train: install ## a short training run (embedded Ray): TASK, ALGO, SEEDS, ITERS, EPISODES (M), OUT
 	for seed in $(SEEDS); do \
@@ -65,6 +65,19 @@ tune: install ## the sweep CONFIG into STORAGE: locally, or as a Ray job when RA
 
 report: install ## Table 2, Figures 1-3, audit from every run under RUNS into OUT/report
 	$(BIN)/mrpo report $(RUNS) --out $(OUT)/report
+
+learner: install ## the learner study (tune_configs/learner/, resumable) and its figures into docs/learner/
+	for config in tune_configs/learner/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/learner || exit 1; done
+	$(BIN)/mrpo report $(OUT)/learner --out docs/learner --study learner
+
+reproduce: install ## the reproduction (tune_configs/reproduction/, resumable; ~3-4 h on 2 cores) and its report
+	for config in tune_configs/reproduction/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/reproduction || exit 1; done
+	$(BIN)/mrpo report $(OUT)/reproduction --out $(OUT)/reproduction/report --last 10 --worst-case-budget 30
+	mkdir -p docs/reproduction
+	cp $(OUT)/reproduction/report/*.png $(OUT)/reproduction/report/*.md $(OUT)/reproduction/report/*.csv docs/reproduction/
+
+mutants: install install-bench ## break each core behaviour in a scratch copy; its tests must fail (docs/testing.md)
+	$(BIN)/python tools/mutants.py --markdown docs/testing_mutants.md
 
 reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds (~15 min on 2 cores), then the report
 	for config in $(SMALL); do $(BIN)/mrpo tune $$config --storage $(OUT)/small || exit 1; done

@@ -99,6 +99,17 @@ def test_epopt_keeps_the_alpha_percentile(runs):
         assert 1 <= rows["kept"].sum() <= 0.25 * M  # ~10%, more only for ties
 
 
+def test_epopt_warmup_keeps_everything_first(ray_local, tmp_path):
+    cfg = _config("epopt", tmp_path, epopt_warmup_iters=2, num_minibatches=1, num_epochs=1)
+    cfg = cfg.env_runners(num_env_runners=0)
+    _run(cfg, 3)
+    ledger = pd.read_csv(tmp_path / "episodes.csv")
+    kept = ledger.groupby("iteration")["kept"].sum().tolist()
+    assert kept[:2] == [M, M]  # iterations 1 and 2: the warm-up
+    last = ledger[ledger["iteration"] == 3]
+    assert (last["kept"] == (last["return"] <= np.percentile(last["return"], 10))).all() and kept[2] < M
+
+
 def _expected_mrpo_mask(returns, params, kappa, standardise=True):
     """MRPO's rule written out again, from its definition: W = returns <= the 2nd lowest
     (k = ceil(0.1 * 20)); i outside W kept iff z_i - kappa * ||p~_i - p~_k|| >= z_k for all k in W,
