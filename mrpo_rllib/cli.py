@@ -292,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--grid-points", type=int, default=10, help="comparison grid per axis, <= 2 params (0: none)"
     )
     p.add_argument("--task", default=None, help="refuse a checkpoint of another task")
+    p.add_argument(
+        "--compare-samplers",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        default=None,
+        help="run every sampler with these search seeds and compare them (docs/worst_case.md)",
+    )
     p.add_argument("--out", default=None, help="output dir (default results/worst_case/<task>_<range>_...)")
     p.set_defaults(func=_cmd_worst_case)
 
