@@ -305,7 +305,8 @@ def _copy_repo(dest: str) -> None:
 
 def run(m: Mutant, keep: bool = False) -> tuple[str, float, str]:
     """(outcome, seconds, last lines) for one mutant: killed / survived / not applied."""
-    work = tempfile.mkdtemp(prefix=f"mutant-{m.id}-")
+    base = tempfile.mkdtemp(prefix=f"mutant-{m.id}-")
+    work = os.path.join(base, "repo")
     try:
         _copy_repo(work)
         path = os.path.join(work, m.file)
@@ -331,7 +332,7 @@ def run(m: Mutant, keep: bool = False) -> tuple[str, float, str]:
         return ("killed" if out.returncode != 0 else "survived"), seconds, tail
     finally:
         if not keep:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
