@@ -167,6 +167,13 @@ def _cmd_worst_case(args) -> int:
     out = args.out or os.path.join(
         DEFAULT_OUT, "worst_case", f"{task}_{args.range}_{args.sampler}_seed{args.seed}"
     )
+    if args.compare_samplers:
+        from mrpo_rllib.worst_case import compare_samplers
+
+        seeds = tuple(args.compare_samplers)
+        compare_samplers(args.checkpoint, args.range, args.budget, args.episodes, seeds, out=out)
+        print(f"wrote {out}/ (samplers.csv, samplers_summary.csv, samplers.png)")
+        return 0
     result = search_worst_case(
         args.checkpoint,
         which=args.range,
