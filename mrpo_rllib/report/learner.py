@@ -107,6 +107,8 @@ def minibatch_study(runs: pd.DataFrame, out: str) -> str:
 
 def learning_study(runs: pd.DataFrame, out: str) -> str:
     r = runs[runs["experiment"].str.startswith("learner_learning_") & (runs["setting"].isin(["", "default"]))]
+    nominal = r[r["experiment"].str.startswith("learner_learning_nominal_")]
+    r = r[~r["experiment"].str.startswith("learner_learning_nominal_")]
     if r.empty:
         return ""
     order = ["CartPole", "InvertedPendulum", "InvertedDoublePendulum", "Hopper", "Walker2d", "HalfCheetah"]
@@ -139,7 +141,20 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
     fig.tight_layout()
     fig.savefig(os.path.join(out, "learning.png"))
     plt.close(fig)
-    return "### PPO-DR on every task\n\n![learning](learning.png)\n\n" + md_table(pd.DataFrame(rows), 1)
+    text = "### PPO-DR on every task\n\n![learning](learning.png)\n\n" + md_table(pd.DataFrame(rows), 1)
+    if len(nominal):
+        nom = [
+            {
+                "task (nominal parameters)": task,
+                "average at 0.25M": value_at(g, 2.5e5),
+                "at 0.5M": value_at(g, 5e5),
+                "first average >= 950 at (M steps)": first_reaching(g.sort_values("iteration"), 950.0) / 1e6,
+                "iterations": int(g["iteration"].max()),
+            }
+            for task, g in nominal.groupby("task")
+        ]
+        text += "\n#### At the nominal parameters (no randomization)\n\n" + md_table(pd.DataFrame(nom), 2)
+    return text
 
 
 def value_clamp_study(runs: pd.DataFrame, out: str) -> str:
