@@ -163,12 +163,15 @@ def test_equal_optimiser_effort_whatever_is_kept(ray_local, tmp_path):
     keeps ~10x the data EPOpt keeps; each step's minibatch is ceil(rows / num_minibatches)."""
     steps = {}
     for selection in ("dr", "epopt"):
-        cfg = _config(selection, tmp_path / selection, num_minibatches=3, num_epochs=2)
+        # 32 minibatches of a few rows each: exactly 2 × 32 steps, which epochs over the batch
+        # alone would not give (e.g. 40 rows in minibatches of 2: 40 steps cover 2 epochs)
+        cfg = _config(selection, tmp_path / selection, num_minibatches=32, num_epochs=2)
         (r,) = _run(cfg, 1)
         m, learner = r["mrpo"], r["learners"]["default_policy"]
         rows = m["kept_timesteps"] + m["kept_episodes"]
-        assert m["gradient_steps"] == 2 * 3
-        assert learner["num_module_steps_trained"] == 2 * 3 * math.ceil(rows / 3)
+        assert m["gradient_steps"] == 2 * 32
+        assert learner["num_module_steps_trained"] == 2 * 32 * math.ceil(rows / 32)
+        assert math.ceil(2 * rows / math.ceil(rows / 32)) < 2 * 32  # the case above: not by epochs
         steps[selection] = m["kept_timesteps"]
     assert steps["dr"] > 4 * steps["epopt"]
     # RLlib's way, a fixed minibatch size: the step count follows the amount of data
