@@ -110,6 +110,17 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         ss = np.random.SeedSequence([int(self._seed), int(self._weights_seq_no)])
         return int(ss.generate_state(1, dtype=np.uint32)[0])
 
+    def _reset_slot(self, envs: list, slot: int):
+        """Reset sub-env ``slot`` for its next episode. Its first reset is seeded (sub-env i
+        with seed + i, as gymnasium's vector reset does, see :meth:`_first_seed`) and starts
+        its stream; later ones continue it. A slot is seeded when it first starts an episode,
+        so a slot left idle by a small n does not lose the start of its stream."""
+        seeded = self.__dict__.setdefault("_seeded_slots", set())
+        if slot in seeded:
+            return envs[slot].reset()
+        seeded.add(slot)
+        return envs[slot].reset(seed=None if self._seed is None else self._first_seed() + slot)
+
     def _sample_episodes(self, n: int, explore: bool) -> list:
         envs = self._sub_envs()
         k = len(envs)
@@ -119,17 +130,9 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         self._ongoing_episodes_for_metrics.clear()
         self._cached_to_module = None
 
-        # The first min(n, k) slots start the first kept episodes. At the runner's first
-        # call every slot is reset with RLlib's seed (sub-env i gets seed + i, as gymnasium's
-        # vector reset does) so that each slot's stream is seeded; later resets continue it.
+        # The first min(n, k) slots start the first kept episodes.
         with self.metrics.log_time(ENV_RESET_TIMER):
-            if not getattr(self, "_seeded_slots", False):
-                self._seeded_slots = True
-                seeds = [None if self._seed is None else self._first_seed() + slot for slot in range(k)]
-                resets = [env.reset(seed=sd) for env, sd in zip(envs, seeds, strict=True)]
-                started = resets[: min(n, k)]
-            else:
-                started = [envs[slot].reset() for slot in range(min(n, k))]
+            started = [self._reset_slot(envs, slot) for slot in range(min(n, k))]
         for slot, (obs, info) in enumerate(started):
             self._start(slot, episodes, obs, info)
         running = list(range(len(started)))
@@ -195,7 +198,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
                 if n_started < n:  # this slot starts the next kept episode
                     n_started += 1
                     with self.metrics.log_time(ENV_RESET_TIMER):
-                        obs, info = envs[s].reset()
+                        obs, info = self._reset_slot(envs, s)
                     self._start(s, episodes, obs, info)
                 else:
                     running.remove(s)
