@@ -16,11 +16,13 @@ Actions are deterministic by default: RLlib's ``GetActions`` connector with
 distribution (argmax of the logits for CartPole, the Gaussian mean for the robots).
 ``stochastic=True`` samples from the exploration distribution instead.
 
-The grid: ``points`` values per axis, evenly spaced over the task's training or testing
-range (``points=1``: the range's midpoint); an axis whose range is one value collapses to
-that value. CartPole's grid is over (pole_length, pole_mass) with force_mag fixed at its
-nominal 10 N, which is also its whole testing range; every other task has two parameters,
-both on the grid.
+The grid (:meth:`~mrpo_rllib.envs.tasks.TaskSpec.grid`): ``points`` values per axis, evenly
+spaced over the training or testing range of the parameters the run randomized (the
+checkpoint's ``randomize``, or the task's Table 1); ``points=1``: the range's midpoint; an
+axis whose range is one value collapses to that value. CartPole's grid is over
+(pole_length, pole_mass) with force_mag fixed at its nominal 10 N, which is also its whole
+testing range. Each row reports the parameters the environments ran with
+(``info["env_params"]``).
 
 Seeding: episode ``j`` of grid point ``g`` resets its environment with a seed derived from
 ``(seed, g, j)`` (``numpy.random.SeedSequence``), and the point's E episodes run as one
