@@ -170,7 +170,7 @@ class Experiment(_Strict):
         )
 
     def trials(self) -> list[TrialSpec]:
-        """Every trial of the sweep, in a stable order."""
+        """Every trial of the sweep, in a stable order: seed by seed, each seed's trials in file order."""
         from mrpo_rllib.algorithms import MRPOConfig
 
         default = MRPOConfig()
@@ -189,6 +189,8 @@ class Experiment(_Strict):
                         kappa = (float(k), float(k), 0)
                     for seed in self.seeds:
                         out.append(TrialSpec(algo, self.task, seed, *kappa, setting, overrides.kwargs()))
+        # seed-major: a sweep cut short holds complete seeds of every algorithm and setting
+        out.sort(key=lambda t: self.seeds.index(t.seed))
         names = [t.name for t in out]
         if len(set(names)) != len(names):
             raise ValueError(f"experiment {self.name}: two κ settings give the same trial name")

@@ -194,6 +194,14 @@ def test_named_settings_multiply_the_trials_and_reach_their_configs(tmp_path):
         load_experiment(path)
 
 
+def test_trials_run_seed_by_seed():
+    # a sweep cut short (budget, machine lost) then holds whole seeds of every algorithm
+    exp = load_experiment("tune_configs/reproduction/hopper.yaml")
+    got = [(t.seed, t.algo) for t in exp.trials()]
+    want = [(s, a) for s in exp.seeds for a in exp.algorithms]
+    assert got == want
+
+
 def test_training_overrides_reach_the_trials_config(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(GOOD + "training: {use_kl_loss: true, kl_coeff: 0.3, minibatch_size: 64}\n")

@@ -335,6 +335,39 @@ def run(m: Mutant, keep: bool = False) -> tuple[str, float, str]:
             shutil.rmtree(base, ignore_errors=True)
 
 
+def _row(m: Mutant, outcome: str, seconds: float, day: str) -> str:
+    change = f"`{m.file}`: `{m.old.strip()[:60]}` → `{m.new.strip()[:60] or '(removed)'}`"
+    tests = ", ".join(f"`{t}`" for t in m.tests)
+    return f"| {m.id} | {m.behaviour} | {change.replace('|', '/')} | {tests} | {outcome} | {day}, {seconds:.0f} s |"
+
+
+def write_markdown(path: str, rows: list[tuple[Mutant, str, float]]) -> None:
+    """Write the table; rows of mutants not run this time are kept from the existing file."""
+    old: dict[str, str] = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                cells = [c.strip() for c in line.split("|")]
+                if len(cells) > 7 and cells[1] in {m.id for m in MUTANTS}:
+                    old[cells[1]] = line.rstrip("\n")
+    day = datetime.date.today().isoformat()
+    new = {m.id: _row(m, outcome, seconds, day) for m, outcome, seconds in rows}
+    body = [new.get(m.id) or old.get(m.id) for m in MUTANTS]
+    body = [b for b in body if b]
+    killed = sum(1 for b in body if "| killed |" in b)
+    lines = [
+        "Written by `python tools/mutants.py --markdown docs/testing_mutants.md`; a run with",
+        "`--only ID ...` replaces those rows and keeps the others (the last column says when",
+        f"each row was run). {killed} of {len(body)} mutants killed.",
+        "",
+        "| mutant | behaviour broken | change | guarding tests | outcome | run |",
+        "|---|---|---|---|---|---|",
+        *body,
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=None, help="mutant ids")
@@ -350,19 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((m, outcome, seconds))
     survived = [m.id for m, o, _ in rows if o != "killed"]
     if args.markdown:
-        lines = [
-            f"Last run: {datetime.date.today().isoformat()}, `python tools/mutants.py` "
-            f"({sum(s for *_, s in rows) / 60:.0f} min of tests).",
-            "",
-            "| mutant | behaviour broken | change | guarding tests | outcome |",
-            "|---|---|---|---|---|",
-        ]
-        for m, outcome, _ in rows:
-            change = f"`{m.file}`: `{m.old.strip()[:60]}` → `{m.new.strip()[:60] or '(removed)'}`"
-            tests = ", ".join(f"`{t}`" for t in m.tests)
-            lines.append(f"| {m.id} | {m.behaviour} | {change.replace('|', '/')} | {tests} | {outcome} |")
-        with open(args.markdown, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        write_markdown(args.markdown, rows)
     print(
         f"{len(rows) - len(survived)} of {len(rows)} killed" + (f"; survived: {survived}" if survived else "")
     )
