@@ -22,6 +22,7 @@ one line per iteration instead (:class:`IterationPrinter`).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import math
@@ -73,6 +74,23 @@ def _param_space(exp: Experiment) -> dict:
     space = exp.base_config().to_dict()
     space["variant"] = tune.grid_search([t.as_variant() for t in exp.trials()])
     return space
+
+
+def _check_same_experiment(exp: Experiment, exp_path: str, remote_storage: bool) -> None:
+    """A sweep resumes only the experiment it started with (Tune would silently continue the
+    old trials); the file it saved, ``experiment.yaml``, must equal the one given now."""
+    saved = os.path.join(exp_path, "experiment.yaml")
+    if remote_storage or not os.path.isfile(saved):
+        return
+    with open(saved) as f:
+        before = f.read()
+    now = dump_experiment(exp)
+    if before != now:
+        diff = "".join(difflib.unified_diff(before.splitlines(True), now.splitlines(True), saved, "now", n=0))
+        raise ValueError(
+            f"experiment {exp.name} at {exp_path} was started with another definition; resume it "
+            f"with the same file and --set values, or give the new one another name or storage:\n{diff}"
+        )
 
 
 def _restart_iteration(trial) -> int:
@@ -214,8 +232,18 @@ def run_sweep(
     verbosity = 3 if verbose else (0 if per_iteration else 1)
     with ray_session(dashboard=True, quiet=per_iteration and not verbose):
         if tune.Tuner.can_restore(exp_path):
+            _check_same_experiment(exp, exp_path, remote_storage)
             echo(f"resuming sweep {exp.name} from {exp_path}")
-            tuner = tune.Tuner.restore(exp_path, trainable=MRPO, resume_unfinished=True, resume_errored=True)
+            # The param space again: Tune keeps it with placeholders for every non-primitive value
+            # (classes, functions) and resolves them from this one; without it, trials created
+            # after the resume get unresolved placeholders and RLlib refuses their config.
+            tuner = tune.Tuner.restore(
+                exp_path,
+                trainable=MRPO,
+                param_space=_param_space(exp),
+                resume_unfinished=True,
+                resume_errored=True,
+            )
         else:
             if resume:
                 raise ValueError(f"--resume: nothing to resume at {exp_path}")

@@ -215,9 +215,16 @@ def test_training_overrides_reach_the_trials_config(tmp_path):
     assert _trial_config(path).use_kl_loss is False  # PPO's clipped objective alone unless asked
 
 
-def _run_tune(storage, marker, log):
-    env = {**os.environ, "MRPO_TEST_NODE": marker, "RAY_AUTH_MODE": "token"}
+def _lazy_trials() -> dict:
+    # Tune creates trials as slots free up (one pending at a time), so that a killed sweep has
+    # trials it never created: the resumed sweep must create them (not only restore the others)
+    env = {**os.environ, "TUNE_MAX_PENDING_TRIALS_PG": "1"}
     env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def _run_tune(storage, marker, log):
+    env = {**_lazy_trials(), "MRPO_TEST_NODE": marker, "RAY_AUTH_MODE": "token"}
     return subprocess.Popen(
         [MRPO, "tune", "tune_configs/smoke.yaml", "--storage", str(storage)],
         cwd=ROOT,
@@ -245,6 +252,7 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
         while time.time() < deadline and proc.poll() is None and not finished_trials():
             time.sleep(0.2)
         assert proc.poll() is None, "sweep finished before the driver could be killed"
+        created = len(glob.glob(str(storage / "smoke" / "*__seed*")))
         kill_marked(marker)  # the driver and the embedded Ray it started
         proc.wait(timeout=60)
     finally:
@@ -262,10 +270,11 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
         capture_output=True,
         text=True,
         timeout=900,
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+        env=_lazy_trials(),
     )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resuming sweep smoke" in second.stdout
+    assert created < len(exp.trials()), "every trial existed before the kill: the test needs lazy creation"
     iterations = list(range(1, exp.budget.iterations + 1))
     for t in exp.trials():
         trial = storage / "smoke" / t.name
@@ -301,3 +310,15 @@ def test_drop_rows_after_trims_progress_and_result_files(tmp_path):
         '{"training_iteration": 2, "v": 20}',
     ]
     assert drop_rows_after(str(tmp_path / "missing.csv"), 0) == 0
+
+
+def test_a_sweep_resumes_only_the_experiment_it_started_with(tmp_path):
+    from mrpo_rllib.experiments import dump_experiment
+    from mrpo_rllib.sweep import _check_same_experiment
+
+    exp = load_experiment(os.path.join(ROOT, "tune_configs", "smoke.yaml"))
+    (tmp_path / "experiment.yaml").write_text(dump_experiment(exp))
+    _check_same_experiment(exp, str(tmp_path), remote_storage=False)  # the same: resumes
+    changed = load_experiment(os.path.join(ROOT, "tune_configs", "smoke.yaml"), overrides=["seeds=[0, 7]"])
+    with pytest.raises(ValueError, match=r"another definition(.|\n)*\n-- 1\n\+- 7"):
+        _check_same_experiment(changed, str(tmp_path), remote_storage=False)

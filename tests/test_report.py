@@ -400,6 +400,30 @@ def test_best_checkpoint_is_the_best_saved_iteration(reported):
         assert set(e.loc[e["checkpoint_kind"] == "final", "checkpoint"]) == {saved[max(saved)]}, run_dir
 
 
+def test_evaluations_are_kept_in_the_run_and_reused(tree, reported):
+    from mrpo_rllib.report.evaluation import chosen_checkpoints, evaluate_runs, evaluation_cache
+
+    col = collect(str(tree))
+    todo = chosen_checkpoints(col.trials, col.runs)
+    caches = sorted(
+        {evaluation_cache(t.run_dir, t.checkpoint, 2, 1, 0, "deterministic") for t in todo.itertuples()}
+    )
+    assert caches and all(os.path.exists(c) for c in caches)
+    # a marked file comes back as it is: a second report evaluates nothing again
+    marked = caches[0]
+    original = open(marked).read()
+    try:
+        pd.read_csv(marked).assign(return_mean=-12345.0).to_csv(marked, index=False)
+        evals = evaluate_runs(col.trials, col.runs, 2, 1, 0, modes=("deterministic",))
+        from_marked = evals["checkpoint"].map(lambda c: evaluation_cache("", c, 2, 1, 0, "deterministic"))
+        hit = (evals["run_dir"] + "/" + from_marked) == marked
+        assert hit.any() and (evals.loc[hit, "return_mean"] == -12345.0).all()
+        assert (evals.loc[~hit, "return_mean"] != -12345.0).all()
+    finally:
+        with open(marked, "w") as f:
+            f.write(original)
+
+
 def test_rliable_statistics_against_a_direct_computation():
     """IQM and probability of improvement on a synthetic table, computed here by hand: the IQM
     of n seeds is the mean of the middle half (n = 6: drop the lowest and the highest);
@@ -541,3 +565,7 @@ def test_figure2_averages_seeds_per_grid_point():
     expected = np.array([[100.0 + 1 + 500, 600.0 + 1 + 500], [100.0 + 6 + 500, 600.0 + 6 + 500]])
     np.testing.assert_allclose(np.asarray(shown), expected)
     assert ax.images[0].get_clim() == (0.0, 1106.0)  # 0 to the task's 1000, or the data's maximum
+    # data below the task's scale: the colour scale still ends at CartPole's 1000, not the data's
+    low = pd.DataFrame(rows).assign(return_mean=lambda d: d.return_mean / 4.0)
+    fig, (ax,) = plot_heatmaps(low, "CartPole")
+    assert ax.images[0].get_clim() == (0.0, 1000.0)

@@ -259,6 +259,14 @@ MUTANTS = (
         '"se": g[column].std(ddof=1),',
         ("tests/test_report.py::test_figure1_plots_the_mean_and_standard_error_over_seeds",),
     ),
+    Mutant(
+        "eval-cache-ignored",
+        "a second report reuses the evaluations kept in the run directories",
+        "mrpo_rllib/report/evaluation.py",
+        "if not os.path.exists(c)}",
+        "if True}",
+        ("tests/test_report.py::test_evaluations_are_kept_in_the_run_and_reused",),
+    ),
     # -- the environments (more in docs/testing.md: 43 env mutants) ----------------------------
     Mutant(
         "table1-friction",

@@ -6,9 +6,16 @@ evaluates "best policies"; checkpoints exist every ``checkpoint_every`` iteratio
 is the best of those). How: deterministically (the distribution's mode) and stochastically
 (actions sampled, as the authors' evaluation did), on the task's test-range grid
 (:mod:`mrpo_rllib.evaluate`), the same episode seeds for every policy.
+
+Each (checkpoint, grid, points, episodes, seed, mode) evaluation is kept in its run
+directory (``evaluations/checkpoint_000NNN__test_p5_e3_s0_stochastic.csv``) and read back by
+the next report with the same settings, so that re-running a report (or ``make reproduce``)
+after more runs finish evaluates only what is new. Delete ``evaluations/`` to redo them.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -63,13 +70,31 @@ def evaluate_runs(
         return pd.DataFrame()
     out = []
     for mode in modes:
-        frames = evaluate_many(
-            list(todo["checkpoint"]), "test", points, episodes, seed, mode == "deterministic"
+        caches = [
+            evaluation_cache(t.run_dir, t.checkpoint, points, episodes, seed, mode) for t in todo.itertuples()
+        ]
+        missing = sorted(
+            {c: ck for c, ck in zip(caches, todo["checkpoint"], strict=True) if not os.path.exists(c)}.items()
         )
-        for (_, t), df in zip(todo.iterrows(), frames, strict=True):
+        if missing:
+            frames = evaluate_many(
+                [ck for _, ck in missing], "test", points, episodes, seed, mode == "deterministic"
+            )
+            for (cache, _), df in zip(missing, frames, strict=True):
+                os.makedirs(os.path.dirname(cache), exist_ok=True)
+                df.to_csv(cache + ".tmp", index=False)
+                os.replace(cache + ".tmp", cache)
+        for (_, t), cache in zip(todo.iterrows(), caches, strict=True):
+            df = pd.read_csv(cache)
             info = {c: [t[c]] * len(df) for c in [*INFO_COLUMNS, "checkpoint_iteration"]}
             out.append(pd.concat([pd.DataFrame(info).assign(mode=mode), df], axis=1))
     return pd.concat(out, ignore_index=True)
+
+
+def evaluation_cache(run_dir: str, checkpoint: str, points: int, episodes: int, seed: int, mode: str) -> str:
+    """Where one checkpoint's test-grid evaluation is kept (see the module's docstring)."""
+    name = f"{os.path.basename(os.path.normpath(checkpoint))}__test_p{points}_e{episodes}_s{seed}_{mode}.csv"
+    return os.path.join(run_dir, "evaluations", name)
 
 
 def generalisation_summary(evals: pd.DataFrame, worst_fraction: float = 0.1) -> pd.DataFrame:
