@@ -70,7 +70,7 @@ learner: install ## the learner study (tune_configs/learner/, resumable) and its
 	for config in tune_configs/learner/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/learner || exit 1; done
 	$(BIN)/mrpo report $(OUT)/learner --out docs/learner --study learner
 
-reproduce: install ## the reproduction (tune_configs/reproduction/, resumable; ~3-4 h on 2 cores) and its report
+reproduce: install ## the reproduction (tune_configs/reproduction/, resumable; ~5 h on 2 cores, +1 h report) and its report
 	for config in tune_configs/reproduction/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/reproduction || exit 1; done
 	$(BIN)/mrpo report $(OUT)/reproduction --out $(OUT)/reproduction/report --last 10 --worst-case-budget 30
 	mkdir -p docs/reproduction
