@@ -415,8 +415,10 @@ def test_evaluations_are_kept_in_the_run_and_reused(tree, reported):
     try:
         pd.read_csv(marked).assign(return_mean=-12345.0).to_csv(marked, index=False)
         evals = evaluate_runs(col.trials, col.runs, 2, 1, 0, modes=("deterministic",))
-        from_marked = evals["checkpoint"].map(lambda c: evaluation_cache("", c, 2, 1, 0, "deterministic"))
-        hit = (evals["run_dir"] + "/" + from_marked) == marked
+        read_from = evals.apply(
+            lambda r: evaluation_cache(r["run_dir"], r["checkpoint"], 2, 1, 0, "deterministic"), axis=1
+        )
+        hit = read_from == marked
         assert hit.any() and (evals.loc[hit, "return_mean"] == -12345.0).all()
         assert (evals.loc[~hit, "return_mean"] != -12345.0).all()
     finally:

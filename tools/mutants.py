@@ -351,12 +351,13 @@ def _row(m: Mutant, outcome: str, seconds: float, day: str) -> str:
 
 def write_markdown(path: str, rows: list[tuple[Mutant, str, float]]) -> None:
     """Write the table; rows of mutants not run this time are kept from the existing file."""
+    ids = {m.id for m in MUTANTS}
     old: dict[str, str] = {}
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
                 cells = [c.strip() for c in line.split("|")]
-                if len(cells) > 7 and cells[1] in {m.id for m in MUTANTS}:
+                if len(cells) > 7 and cells[1] in ids:
                     old[cells[1]] = line.rstrip("\n")
     day = datetime.date.today().isoformat()
     new = {m.id: _row(m, outcome, seconds, day) for m, outcome, seconds in rows}

@@ -73,14 +73,13 @@ def evaluate_runs(
         caches = [
             evaluation_cache(t.run_dir, t.checkpoint, points, episodes, seed, mode) for t in todo.itertuples()
         ]
-        missing = sorted(
-            {c: ck for c, ck in zip(caches, todo["checkpoint"], strict=True) if not os.path.exists(c)}.items()
-        )
+        # cache -> checkpoint, once each (best and final may be the same checkpoint)
+        missing = {c: ck for c, ck in zip(caches, todo["checkpoint"], strict=True) if not os.path.exists(c)}
         if missing:
             frames = evaluate_many(
-                [ck for _, ck in missing], "test", points, episodes, seed, mode == "deterministic"
+                list(missing.values()), "test", points, episodes, seed, mode == "deterministic"
             )
-            for (cache, _), df in zip(missing, frames, strict=True):
+            for cache, df in zip(missing, frames, strict=True):
                 os.makedirs(os.path.dirname(cache), exist_ok=True)
                 df.to_csv(cache + ".tmp", index=False)
                 os.replace(cache + ".tmp", cache)
