@@ -23,14 +23,15 @@ baseline), chosen by a measured comparison (docs/worst_case.md).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
+from ray.tune.search import Searcher
 
 from mrpo_rllib.envs import TaskSpec
 from mrpo_rllib.ray_session import ray_session
@@ -84,7 +85,6 @@ def tune_search(
     import tempfile
 
     from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
@@ -92,9 +92,7 @@ def tune_search(
     if not box:
         raise ValueError("nothing to search: every parameter's range is a single value")
     search = OptunaSearch(sampler=make_sampler(sampler, seed), metric="return_mean", mode="min")
-    # batches of `concurrency` points, each batch told to the optimiser only when all of it is
-    # done: parallel, and the same seed gives the same points whatever finishes first
-    search = ConcurrencyLimiter(search, max_concurrent=concurrency or 1, batch=True)
+    search = FixedBatches(search, batch_size=concurrency or 1, budget=budget)
     space = {name: tune.uniform(lo, hi) for name, (lo, hi) in box.items()}
 
     def trainable(config):
@@ -119,24 +117,76 @@ def tune_search(
                 raise RuntimeError(f"evaluating a point failed: {r.error}")
             row = {k: r.config[k] for k in box}
             row.update({k: v for k, v in r.metrics.items() if k.startswith("return") or k == "length_mean"})
-            row["trial_id"] = r.metrics.get("trial_id")
+            row["order"] = r.config[_ORDER]
             rows.append(row)
     finally:
         if tmp is not None:
             tmp.cleanup()
-    # the order in which the optimiser proposed the points: Tune's trial ids count up
-    df = pd.DataFrame(rows).sort_values("trial_id", key=lambda s: s.map(_trial_number)).reset_index(drop=True)
-    df.insert(0, "order", np.arange(1, len(df) + 1))
+    df = pd.DataFrame(rows).sort_values("order").reset_index(drop=True)
+    df.insert(0, "order", df.pop("order"))
     df["best_so_far"] = df["return_mean"].cummin()
-    return df.drop(columns="trial_id")
+    return df
 
 
-def _trial_number(trial_id) -> int:
-    """Tune's trial ids end in a running number (``abc12_00007``)."""
-    try:
-        return int(str(trial_id).rsplit("_", 1)[-1])
-    except ValueError:
-        return 0
+_ORDER = "__mrpo_order"  # the suggestion's number (1, 2, ...), added to each trial's config
+
+
+class FixedBatches(Searcher):
+    """Asks the wrapped searcher for ``batch_size`` points, runs them, and tells it their
+    results together, in the order they were asked, once every point of the batch is done
+    (the last batch: once the budget is asked). Tune's ``ConcurrencyLimiter(batch=True)``
+    closes a batch when its running trials are done, so a trial that finishes before the
+    next is asked (a loaded machine) moves the batch boundary and changes the points;
+    here the same seed gives the same points, however the trials are timed. Each
+    suggestion carries its number (``_ORDER``): Tune's trial ids from a searcher are
+    random, not counters."""
+
+    def __init__(self, searcher, batch_size: int, budget: int):
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+        self.searcher, self.batch_size, self.budget = searcher, batch_size, budget
+        self.asked = 0
+        self.batch: list[str] = []
+        self.results: dict[str, tuple] = {}
+
+    def set_search_properties(self, metric, mode, config, **spec):
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id):
+        if len(self.batch) >= self.batch_size or self.asked >= self.budget:
+            return None  # wait for the batch to close
+        point = self.searcher.suggest(trial_id)
+        if point in (None, Searcher.FINISHED):
+            return point
+        self.asked += 1
+        self.batch.append(trial_id)
+        return {**point, _ORDER: self.asked}
+
+    def on_trial_result(self, trial_id, result):
+        self.searcher.on_trial_result(trial_id, result)
+
+    # Tune saves a wrapper's own state beside its searcher's (as ConcurrencyLimiter does)
+    def get_state(self) -> dict:
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "searcher"})
+
+    def set_state(self, state: dict):
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str):
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str):
+        self.searcher.restore(checkpoint_path)
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        if trial_id not in self.batch:
+            return
+        self.results[trial_id] = (result, error)
+        full = len(self.batch) == self.batch_size or self.asked >= self.budget
+        if full and len(self.results) == len(self.batch):
+            for tid in self.batch:
+                result, error = self.results[tid]
+                self.searcher.on_trial_complete(tid, result=result, error=error)
+            self.batch, self.results = [], {}
 
 
 @dataclass

@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 from ray import cloudpickle
+from ray.tune.search import Searcher
 
 from mrpo_rllib.cli import main
 from mrpo_rllib.envs import get_task
-from mrpo_rllib.worst_case import search_box, search_worst_case, tune_search
+from mrpo_rllib.worst_case import FixedBatches, search_box, search_worst_case, tune_search
 from sweeps import run_experiment
 
 CENTRE = (0.537, 0.412)
@@ -46,6 +47,44 @@ def test_search_beats_a_dense_grid_on_a_known_surface(ray_local):
         valley, {"a": (0.0, 1.0), "b": (0.0, 1.0)}, budget=20, sampler="tpe", seed=0, concurrency=2
     )
     np.testing.assert_allclose(again[["a", "b"]].to_numpy(), first[["a", "b"]].to_numpy())
+
+
+class Recorder(Searcher):
+    """Proposes points 1, 2, 3, ... and records what it is told, in order."""
+
+    def __init__(self):
+        super().__init__(metric="return_mean", mode="min")
+        self.events = []
+
+    def suggest(self, trial_id):
+        self.events.append(("ask", trial_id))
+        return {"x": float(len(self.events))}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.events.append(("tell", trial_id))
+
+
+def test_batches_do_not_depend_on_timing():
+    inner = Recorder()
+    batches = FixedBatches(inner, batch_size=2, budget=3)
+    assert batches.suggest("t1")["__mrpo_order"] == 1
+    batches.on_trial_complete("t1", {"return_mean": 1.0})  # done before t2 is asked
+    assert inner.events == [("ask", "t1")]  # not told yet: t2 belongs to the same batch
+    assert batches.suggest("t2")["__mrpo_order"] == 2
+    assert batches.suggest("t3") is None  # the batch is full
+    batches.on_trial_complete("t2", {"return_mean": 2.0})
+    assert inner.events == [("ask", "t1"), ("ask", "t2"), ("tell", "t1"), ("tell", "t2")]
+    assert batches.suggest("t3")["__mrpo_order"] == 3
+    assert batches.suggest("t4") is None  # the budget is asked
+    batches.on_trial_complete("t3", {"return_mean": 3.0})  # the last, short batch closes
+    assert inner.events[-2:] == [("ask", "t3"), ("tell", "t3")]
+    # told in the order asked, whatever finished first
+    inner = Recorder()
+    batches = FixedBatches(inner, batch_size=2, budget=2)
+    batches.suggest("a"), batches.suggest("b")
+    batches.on_trial_complete("b", {"return_mean": 0.0})
+    batches.on_trial_complete("a", {"return_mean": 0.0})
+    assert [e for e in inner.events if e[0] == "tell"] == [("tell", "a"), ("tell", "b")]
 
 
 def test_search_box_fixes_one_value_ranges():

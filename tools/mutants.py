@@ -202,6 +202,14 @@ MUTANTS = (
         'metric="return_mean", mode="max"',
         ("tests/test_worst_case.py::test_search_beats_a_dense_grid_on_a_known_surface",),
     ),
+    Mutant(
+        "search-batch-by-timing",
+        "a batch of searched points closes when all of it is asked and done, not when the running ones are",
+        "mrpo_rllib/worst_case.py",
+        "full = len(self.batch) == self.batch_size or self.asked >= self.budget",
+        "full = True",
+        ("tests/test_worst_case.py::test_batches_do_not_depend_on_timing",),
+    ),
     # -- runs, sweeps, report -----------------------------------------------------------------
     Mutant(
         "trim-keeps-redone",
