@@ -32,6 +32,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from mrpo_rllib.experiments import Experiment, dump_experiment
 from mrpo_rllib.ray_session import ray_session
 
@@ -78,14 +80,16 @@ def _param_space(exp: Experiment) -> dict:
 
 def _check_same_experiment(exp: Experiment, exp_path: str, remote_storage: bool) -> None:
     """A sweep resumes only the experiment it started with (Tune would silently continue the
-    old trials); the file it saved, ``experiment.yaml``, must equal the one given now."""
+    old trials); the definition it saved, ``experiment.yaml``, must hold the same keys and
+    values as the one given now (its layout and comments may differ: earlier versions saved
+    the file as given)."""
     saved = os.path.join(exp_path, "experiment.yaml")
     if remote_storage or not os.path.isfile(saved):
         return
     with open(saved) as f:
-        before = f.read()
+        before = yaml.safe_dump(yaml.safe_load(f), sort_keys=False)
     now = dump_experiment(exp)
-    if before != now:
+    if yaml.safe_load(before) != yaml.safe_load(now):
         diff = "".join(difflib.unified_diff(before.splitlines(True), now.splitlines(True), saved, "now", n=0))
         raise ValueError(
             f"experiment {exp.name} at {exp_path} was started with another definition; resume it "

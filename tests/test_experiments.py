@@ -322,3 +322,11 @@ def test_a_sweep_resumes_only_the_experiment_it_started_with(tmp_path):
     changed = load_experiment(os.path.join(ROOT, "tune_configs", "smoke.yaml"), overrides=["seeds=[0, 7]"])
     with pytest.raises(ValueError, match=r"another definition(.|\n)*\n-- 1\n\+- 7"):
         _check_same_experiment(changed, str(tmp_path), remote_storage=False)
+    # a definition saved as written (comments, flow style: how earlier versions saved it)
+    # holds the same values, and resumes
+    (tmp_path / "experiment.yaml").write_text(
+        "# a comment\n" + open(os.path.join(ROOT, "tune_configs", "smoke.yaml")).read()
+    )
+    _check_same_experiment(exp, str(tmp_path), remote_storage=False)
+    with pytest.raises(ValueError, match=r"another definition(.|\n)*\n-- 1\n\+- 7"):
+        _check_same_experiment(changed, str(tmp_path), remote_storage=False)
