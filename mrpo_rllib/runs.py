@@ -3,7 +3,7 @@
 Every run is a Ray Tune trial (``mrpo train`` is a one-trial sweep), so every run directory
 looks the same::
 
-    <storage>/<experiment>/                      experiment.yaml, command.txt (written by us)
+    <storage>/<experiment>/                      experiment.yaml, command.txt, code.txt (written by us)
         {algo}__{task}__kappa{k}__seed{s}[__{setting}]/
             params.json  progress.csv  result.json       Tune's files
             episodes.csv                                  the episode ledger (one row per episode)

@@ -97,6 +97,21 @@ def _check_same_experiment(exp: Experiment, exp_path: str, remote_storage: bool)
         )
 
 
+def code_version() -> str:
+    """The code a sweep ran: the git commit of mrpo_rllib's checkout (``+modified`` when it
+    has uncommitted changes), or ``unknown`` outside a git checkout (a cluster job's copy)."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        git = ["git", "-C", here]
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", here], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("+modified" if dirty.stdout.strip() else "")
+
+
 def _restart_iteration(trial) -> int:
     """The iteration a (re)started trial continues from: its latest checkpoint's, else 0."""
     ckpt = trial.latest_checkpoint_result
@@ -241,13 +256,23 @@ def run_sweep(
             # The param space again: Tune keeps it with placeholders for every non-primitive value
             # (classes, functions) and resolves them from this one; without it, trials created
             # after the resume get unresolved placeholders and RLlib refuses their config.
-            tuner = tune.Tuner.restore(
-                exp_path,
-                trainable=MRPO,
-                param_space=_param_space(exp),
-                resume_unfinished=True,
-                resume_errored=True,
-            )
+            try:
+                tuner = tune.Tuner.restore(
+                    exp_path,
+                    trainable=MRPO,
+                    param_space=_param_space(exp),
+                    resume_unfinished=True,
+                    resume_errored=True,
+                )
+            except ValueError as e:
+                if "param_space" not in str(e):
+                    raise
+                raise ValueError(
+                    f"sweep {exp.name} at {exp_path} was started by a version of mrpo_rllib whose trial "
+                    "configuration has other keys than this one's; resume it with the version that "
+                    f"started it (code.txt there), or start it again under another name or storage. "
+                    f"Tune: {e}"
+                ) from None
         else:
             if resume:
                 raise ValueError(f"--resume: nothing to resume at {exp_path}")
@@ -257,6 +282,8 @@ def run_sweep(
                     f.write(dump_experiment(exp))
                 with open(os.path.join(exp_path, "command.txt"), "w") as f:
                     f.write(shlex.join(["mrpo", *(argv if argv is not None else sys.argv)[1:]]) + "\n")
+                with open(os.path.join(exp_path, "code.txt"), "w") as f:
+                    f.write(code_version() + "\n")
             if not per_iteration:
                 echo(trial_table(exp))
             tuner = tune.Tuner(

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import time
 
 import numpy as np
@@ -20,6 +21,8 @@ from mrpo_rllib.report import (
     table2,
 )
 from sweeps import run_experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FAILED = os.path.join("main", "dr__CartPole__kappanone__seed0")
 SHORT = os.path.join("older", "mrpo__CartPole__kappa0.25-2__seed1")
@@ -297,6 +300,9 @@ def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
         assert (run / name).stat().st_size > 0, name
     assert sorted(p.name for p in run.glob("checkpoint_*")) == ["checkpoint_000000"]  # at the end
     assert (exp / "command.txt").read_text().startswith("mrpo train --iterations 3")
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout: the sweep names the commit it ran
+        assert (exp / "code.txt").read_text().startswith(head.stdout.strip())
     assert "episodes_per_iteration: 8" in (exp / "experiment.yaml").read_text()
     progress = pd.read_csv(run / "progress.csv")
     assert progress["training_iteration"].tolist() == [1, 2, 3]
