@@ -146,12 +146,13 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
         nom = [
             {
                 "task (nominal parameters)": task,
+                "experiment": experiment,
                 "average at 0.25M": value_at(g, 2.5e5),
                 "at 0.5M": value_at(g, 5e5),
                 "first average >= 950 at (M steps)": first_reaching(g.sort_values("iteration"), 950.0) / 1e6,
                 "iterations": int(g["iteration"].max()),
             }
-            for task, g in nominal.groupby("task")
+            for (task, experiment), g in nominal.groupby(["task", "experiment"])
         ]
         text += "\n#### At the nominal parameters (no randomization)\n\n" + md_table(pd.DataFrame(nom), 2)
     return text
