@@ -87,9 +87,10 @@ def _check_same_experiment(exp: Experiment, exp_path: str, remote_storage: bool)
     if remote_storage or not os.path.isfile(saved):
         return
     with open(saved) as f:
-        before = yaml.safe_dump(yaml.safe_load(f), sort_keys=False)
+        saved_data = yaml.safe_load(f)
     now = dump_experiment(exp)
-    if yaml.safe_load(before) != yaml.safe_load(now):
+    if saved_data != yaml.safe_load(now):
+        before = yaml.safe_dump(saved_data, sort_keys=False)
         diff = "".join(difflib.unified_diff(before.splitlines(True), now.splitlines(True), saved, "now", n=0))
         raise ValueError(
             f"experiment {exp.name} at {exp_path} was started with another definition; resume it "
