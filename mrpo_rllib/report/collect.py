@@ -8,8 +8,9 @@ complete unless Tune left an ``error.txt``/``error.pkl`` or it has fewer iterati
 longest run of the same group. Runs with no or an empty ``progress.csv`` are never complete.
 A run that failed and was retried by Tune up to its budget is complete (its failures are
 noted). Of two complete runs with the same (task, algorithm, κ, setting, seed), the longer one
-is kept. Incomplete runs stay in the table (``complete`` = False) and are left out of every
-statistic and figure.
+is kept (``deduplicate=False`` keeps both: the learner study, whose experiments differ in
+what the run name does not show, such as M). Incomplete runs stay in the table
+(``complete`` = False) and are left out of every statistic and figure.
 
 A *group* is (algo, kappa, setting): one line of Figure 1, one row of Table 2 per task.
 """
@@ -239,7 +240,7 @@ def _judge(info: RunInfo) -> None:
         info.complete = True  # provisional: compared with its peers in collect()
 
 
-def collect(root: str) -> Collected:
+def collect(root: str, deduplicate: bool = True) -> Collected:
     """Step 1: the tidy per-iteration table of every run under ``root`` (module docstring)."""
     infos: list[RunInfo] = []
     for d in runs_mod.find_run_dirs(root):
@@ -280,7 +281,7 @@ def collect(root: str) -> Collected:
     # Duplicates of one (task, group, seed): keep the longest complete run.
     by_key: dict[tuple, list[RunInfo]] = {}
     for i in infos:
-        if i.complete:
+        if i.complete and deduplicate:
             by_key.setdefault((*key(i), i.seed), []).append(i)
     for group in by_key.values():
         group.sort(key=lambda r: (-r.iterations, -(0 if math.isnan(r.env_steps) else r.env_steps), r.run_dir))

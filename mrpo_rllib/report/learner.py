@@ -10,11 +10,15 @@ PPO-DR episode ledgers, for κ's kept fraction) and writes figures and ``learner
 - ``kappa.png``: MRPO at fixed κ against PW-DR and PPO-DR, and κ → kept fraction.
 
 Experiments are recognised by their names (``learner_minibatches_<task>``,
-``learner_learning_<task>``, ``learner_kappa_<task>``); what is missing is skipped.
+``learner_learning_<task>``, ``learner_kappa_<task>``); what is missing is skipped. Variants
+of a learning run (``learner_learning_<task>_m20``: another M, read from the run's
+``params.json``; ``learner_learning_nominal_<task>``: no randomization) are drawn beside it;
+κ's calibration uses only the main runs ``learner_learning_<task>`` (the paper's M).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import matplotlib.pyplot as plt
@@ -41,6 +45,18 @@ ANCHORS = {
 
 def _experiment(run_dir: str) -> str:
     return os.path.basename(os.path.dirname(os.path.normpath(run_dir)))
+
+
+def episodes_per_iteration(run_dir: str) -> int:
+    """M of a run, from the trial config Tune saved (``params.json``)."""
+    with open(os.path.join(run_dir, "params.json")) as f:
+        return int(json.load(f)["episodes_per_iteration"])
+
+
+def _main_learning_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """PPO-DR's main learning runs: experiment ``learner_learning_<task>``, default settings."""
+    main = runs["experiment"] == "learner_learning_" + runs["task"].str.lower()
+    return runs[main & (runs["algo"] == "dr") & runs["setting"].isin(["", "default"])]
 
 
 def value_at(run: pd.DataFrame, steps: float, column: str = "return_mean", window: int = 3) -> float:
@@ -107,6 +123,9 @@ def minibatch_study(runs: pd.DataFrame, out: str) -> str:
 
 def learning_study(runs: pd.DataFrame, out: str) -> str:
     r = runs[runs["experiment"].str.startswith("learner_learning_") & (runs["setting"].isin(["", "default"]))]
+    if r.empty:
+        return ""
+    r = r.assign(M=[episodes_per_iteration(d) for d in r["run_dir"]])
     nominal = r[r["experiment"].str.startswith("learner_learning_nominal_")]
     r = r[~r["experiment"].str.startswith("learner_learning_nominal_")]
     if r.empty:
@@ -116,27 +135,36 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
     rows = []
     for ax, task in zip(axes[0], tasks, strict=True):
-        g = r[r["task"] == task].sort_values("iteration")
-        ax.plot(g["env_steps"] / 1e6, g["return_mean"], label="average")
-        ax.plot(g["env_steps"] / 1e6, g["return_worst10"], label="10%-worst")
+        t = r[r["task"] == task]
+        for i, (m, g) in enumerate(sorted(t.groupby("M"), key=lambda x: -x[0])):
+            g = g.sort_values("iteration")
+            ax.plot(g["env_steps"] / 1e6, g["return_mean"], color=f"C{2 * i}", label=f"M={m}: average")
+            ax.plot(
+                g["env_steps"] / 1e6,
+                g["return_worst10"],
+                color=f"C{2 * i + 1}",
+                lw=0.8,
+                label=f"M={m}: 10%-worst",
+            )
+            rows.append(
+                {
+                    "task": task,
+                    "M": m,
+                    "average at 0.5M": value_at(g, 5e5),
+                    "at 1M": value_at(g, 1e6),
+                    "at 2M": value_at(g, 2e6),
+                    "10%-worst at the end": value_at(g, g["env_steps"].max(), "return_worst10"),
+                    "first average >= 950 at (M steps)": first_reaching(g, 950.0) / 1e6,
+                    "iterations": int(g["iteration"].max()),
+                    "wall time (min)": float(g["time_s"].max() / 60),
+                    "anchor": ANCHORS[task][0],
+                }
+            )
         ax.axhline(ANCHORS[task][1], color="grey", ls=":", lw=1, label=ANCHORS[task][0])
         ax.set_title(f"{task}: PPO-DR, training range", fontsize=9)
         ax.set_xlabel("env steps (millions)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        rows.append(
-            {
-                "task": task,
-                "average at 0.5M": value_at(g, 5e5),
-                "at 1M": value_at(g, 1e6),
-                "at 2M": value_at(g, 2e6),
-                "10%-worst at the end": value_at(g, g["env_steps"].max(), "return_worst10"),
-                "first average >= 950 at (M steps)": first_reaching(g, 950.0) / 1e6,
-                "iterations": int(g["iteration"].max()),
-                "wall time (min)": float(g["time_s"].max() / 60),
-                "anchor": ANCHORS[task][0],
-            }
-        )
     axes[0][0].set_ylabel("episode return")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "learning.png"))
@@ -146,13 +174,14 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
         nom = [
             {
                 "task (nominal parameters)": task,
-                "experiment": experiment,
+                "M": m,
                 "average at 0.25M": value_at(g, 2.5e5),
                 "at 0.5M": value_at(g, 5e5),
                 "first average >= 950 at (M steps)": first_reaching(g.sort_values("iteration"), 950.0) / 1e6,
                 "iterations": int(g["iteration"].max()),
+                "wall time (min)": float(g["time_s"].max() / 60),
             }
-            for (task, experiment), g in nominal.groupby(["task", "experiment"])
+            for (task, m), g in sorted(nominal.groupby(["task", "M"]), key=lambda x: (x[0][0], -x[0][1]))
         ]
         text += "\n#### At the nominal parameters (no randomization)\n\n" + md_table(pd.DataFrame(nom), 2)
     return text
@@ -191,12 +220,8 @@ def value_clamp_study(runs: pd.DataFrame, out: str) -> str:
 
 def kept_fraction_table(runs: pd.DataFrame, kappas=KAPPA_GRID) -> pd.DataFrame:
     """κ → MRPO's kept fraction, recomputed with the selection rule on PPO-DR's episode
-    ledgers (the learning runs), per task and third of the run (early, middle, late)."""
-    dr = runs[
-        runs["experiment"].str.startswith("learner_learning_")
-        & (runs["algo"] == "dr")
-        & runs["setting"].isin(["", "default"])
-    ]
+    ledgers (the main learning runs), per task and third of the run (early, middle, late)."""
+    dr = _main_learning_runs(runs)
     rows = []
     for run_dir, g in dr.groupby("run_dir"):
         task = g["task"].iloc[0]
@@ -234,8 +259,7 @@ def kappa_study(runs: pd.DataFrame, out: str) -> str:
         ]
     if r.empty:
         return "\n".join(text)
-    dr = runs[runs["experiment"].str.startswith("learner_learning_") & (runs["algo"] == "dr")]
-    dr = dr[dr["setting"].isin(["", "default"])]
+    dr = _main_learning_runs(runs)
     tasks = sorted(r["task"].unique())
     fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7), squeeze=False)
     rows = []
@@ -284,7 +308,7 @@ def kappa_study(runs: pd.DataFrame, out: str) -> str:
 def learner_study(root: str, out: str, echo=print) -> str:
     """Every figure and table of the learner study from the runs under ``root``; returns the
     path of ``learner.md`` (the tables) in ``out``."""
-    col = collect(root)
+    col = collect(root, deduplicate=False)  # each experiment is its own question
     runs = with_groups(col.runs[col.runs["complete"]])
     runs = runs.assign(experiment=[_experiment(d) for d in runs["run_dir"]])
     os.makedirs(out, exist_ok=True)
