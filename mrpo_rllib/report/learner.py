@@ -132,9 +132,13 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
         return ""
     order = ["CartPole", "InvertedPendulum", "InvertedDoublePendulum", "Hopper", "Walker2d", "HalfCheetah"]
     tasks = [t for t in order if t in set(r["task"])]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
+    nrows = 1 if len(tasks) <= 3 else 2
+    ncols = -(-len(tasks) // nrows)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4 * nrows), squeeze=False)
+    for ax in axes.flat[len(tasks) :]:
+        ax.set_visible(False)
     rows = []
-    for ax, task in zip(axes[0], tasks, strict=True):
+    for ax, task in zip(axes.flat, tasks, strict=False):
         t = r[r["task"] == task]
         for i, (m, g) in enumerate(sorted(t.groupby("M"), key=lambda x: -x[0])):
             g = g.sort_values("iteration")
@@ -165,7 +169,8 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
         ax.set_xlabel("env steps (millions)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("episode return")
+    for row in axes:
+        row[0].set_ylabel("episode return")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "learning.png"))
     plt.close(fig)
@@ -183,7 +188,7 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
             }
             for (task, m), g in sorted(nominal.groupby(["task", "M"]), key=lambda x: (x[0][0], -x[0][1]))
         ]
-        text += "\n#### At the nominal parameters (no randomization)\n\n" + md_table(pd.DataFrame(nom), 2)
+        text += "\n#### At the nominal parameters (no randomization)\n\n" + md_table(pd.DataFrame(nom), 1)
     return text
 
 
