@@ -18,11 +18,11 @@ CLUSTER  ?= cluster/aws.yaml
 BENCH    ?= full
 SMALL    ?= tune_configs/small_cartpole.yaml tune_configs/small_invertedpendulum.yaml
 
-.PHONY: help install install-bench test test-slow lint format train tune report learner reproduce mutants reproduce-small bench \
+.PHONY: help install install-bench test test-slow lint format train tune report learner reproduce reproduce-m20 mutants reproduce-small bench \
 	cluster-up cluster-down env-bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-16s %s\n", $$1, $$2}'
 	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS='$(SEEDS)' ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
 	@echo "             STORAGE=$(STORAGE) RUNS=$(RUNS) BENCH=$(BENCH); RAY_ADDRESS=http://... submits make tune as a Ray job"
 
@@ -75,6 +75,12 @@ reproduce: install ## the reproduction (tune_configs/reproduction/, resumable; ~
 	$(BIN)/mrpo report $(OUT)/reproduction --out $(OUT)/reproduction/report --last 10 --worst-case-budget 30
 	mkdir -p docs/reproduction
 	cp $(OUT)/reproduction/report/*.png $(OUT)/reproduction/report/*.md $(OUT)/reproduction/report/*.csv docs/reproduction/
+
+reproduce-m20: install ## the comparison at M = 20 (tune_configs/m20/: InvertedPendulum, Hopper; ~1 h on 2 cores), training-range report
+	for config in tune_configs/m20/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/m20 || exit 1; done
+	$(BIN)/mrpo report $(OUT)/m20 --out $(OUT)/m20/report --last 10 --no-eval
+	mkdir -p docs/m20
+	cp $(OUT)/m20/report/*.png $(OUT)/m20/report/*.md $(OUT)/m20/report/*.csv docs/m20/
 
 mutants: install install-bench ## break each core behaviour in a scratch copy; its tests must fail (docs/testing.md)
 	$(BIN)/python tools/mutants.py --markdown docs/testing_mutants.md

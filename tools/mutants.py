@@ -212,6 +212,22 @@ MUTANTS = (
     ),
     # -- runs, sweeps, report -----------------------------------------------------------------
     Mutant(
+        "learner-report-dedup",
+        "the learner study keeps a run of another M beside the main run, not as its duplicate",
+        "mrpo_rllib/report/learner.py",
+        "col = collect(root, deduplicate=False)",
+        "col = collect(root)",
+        ("tests/test_report_learner.py::test_each_m_has_its_own_row_from_its_own_run",),
+    ),
+    Mutant(
+        "learner-kappa-from-all-runs",
+        "κ's calibration reads only the main learning runs (the paper's M)",
+        "mrpo_rllib/report/learner.py",
+        'main = runs["experiment"] == "learner_learning_" + runs["task"].str.lower()',
+        'main = runs["experiment"].str.startswith("learner_learning_")',
+        ("tests/test_report_learner.py::test_kappa_calibration_reads_only_the_main_run",),
+    ),
+    Mutant(
         "trim-keeps-redone",
         "a restored trial keeps each iteration once in progress.csv",
         "mrpo_rllib/sweep.py",
