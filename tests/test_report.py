@@ -19,6 +19,7 @@ from mrpo_rllib.report import (
     plot_heatmaps,
     report,
     table2,
+    window_sensitivity,
 )
 from sweeps import run_experiment
 
@@ -176,6 +177,29 @@ def test_table2_equals_direct_pandas(reported, last):
         assert (row["avg_ci_low"], row["avg_ci_high"]) == pytest.approx((lo, hi))
         assert lo <= row["avg_mean"] <= hi
     assert t2.loc[("CartPole", "epopt", "none"), "seeds"] == "0 1 2"
+
+
+def test_window_sensitivity_equals_direct_pandas(reported):
+    """Each window's 10%-worst mean and std over seeds, against _direct_table2 per window."""
+    out, _ = reported
+    runs = pd.read_parquet(out / "runs.parquet")
+    ws = window_sensitivity(runs, (1, 2, 3)).set_index(["task", "algo", "kappa", "last"])
+    assert len(ws) == 3 * 3
+    for last in (1, 2, 3):
+        _, direct = _direct_table2(runs, last)
+        for key, d in direct.iterrows():
+            row = ws.loc[(*key, last)]
+            assert row["worst_mean"] == pytest.approx(d[("return_worst10", "mean")])
+            assert row["n_seeds"] == d[("return_worst10", "count")]
+            if row["n_seeds"] > 1:
+                assert row["worst_std"] == pytest.approx(d[("return_worst10", "std")])
+    # the report's file: the standard windows and Table 2's own (50), whole runs here (3 iterations)
+    written = pd.read_csv(out / "window.csv", dtype={"kappa": str})
+    assert sorted(written["last"].unique()) == [5, 10, 20, 30, 50]
+    _, whole = _direct_table2(runs, 3)
+    for r in written.itertuples():
+        assert r.worst_mean == pytest.approx(whole.loc[(r.task, r.algo, r.kappa), ("return_worst10", "mean")])
+    assert "## The window" in (out / "report.md").read_text()
 
 
 def test_outputs_and_report_md(reported):

@@ -212,6 +212,14 @@ MUTANTS = (
     ),
     # -- runs, sweeps, report -----------------------------------------------------------------
     Mutant(
+        "window-ignored",
+        "the window table averages each seed over the window it names",
+        "mrpo_rllib/report/stats.py",
+        "ps = per_seed(runs, n)",
+        "ps = per_seed(runs)",
+        ("tests/test_report.py::test_window_sensitivity_equals_direct_pandas",),
+    ),
+    Mutant(
         "learner-report-dedup",
         "the learner study keeps a run of another M beside the main run, not as its duplicate",
         "mrpo_rllib/report/learner.py",

@@ -89,6 +89,45 @@ def table2(
     return out
 
 
+def window_sensitivity(runs: pd.DataFrame, windows=(5, 10, 20, 30, 50)) -> pd.DataFrame:
+    """Table 2's 10%-worst column for other windows: per (task, group) and window N, the
+    mean and std (ddof=1) over seeds of each seed's mean ``return_worst10`` over its last N
+    iterations. A result that holds for one N only is the window's, not the algorithm's."""
+    frames = []
+    for n in windows:
+        ps = per_seed(runs, n)
+        agg = ps.groupby(["task", *GROUP], as_index=False).agg(
+            worst_mean=("worst", "mean"), worst_std=("worst", "std"), n_seeds=("seed", "size")
+        )
+        frames.append(agg.assign(last=n))
+    if not frames:
+        return pd.DataFrame(columns=["task", *GROUP, "last", "worst_mean", "worst_std", "n_seeds"])
+    out = pd.concat(frames, ignore_index=True)
+    out["_o"] = out["algo"].map(lambda a: ALGO_ORDER.get(a, 99))
+    out = out.sort_values(["task", "_o", "kappa", "setting", "last"]).drop(columns="_o")
+    return out[["task", *GROUP, "last", "worst_mean", "worst_std", "n_seeds"]].reset_index(drop=True)
+
+
+def window_frame(ws: pd.DataFrame) -> pd.DataFrame:
+    """:func:`window_sensitivity` for reading: one row per (task, group), a column per window."""
+    if ws.empty:
+        return ws
+    cell = [
+        f"{m:.1f} ± {s:.1f}" if np.isfinite(s) else f"{m:.1f}"
+        for m, s in zip(ws["worst_mean"], ws["worst_std"], strict=True)
+    ]
+    wide = ws.assign(
+        cell=cell,
+        group=[
+            group_label(a, k, st) for a, k, st in zip(ws["algo"], ws["kappa"], ws["setting"], strict=True)
+        ],
+    )
+    order = list(dict.fromkeys(zip(wide["task"], wide["group"], strict=True)))
+    table = wide.pivot(index=["task", "group"], columns="last", values="cell").loc[order]
+    table.columns = [f"last {n}" for n in table.columns]
+    return table.reset_index().rename(columns={"group": "algorithm"})
+
+
 def curve_stats(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per iteration over the seeds of one group: mean, standard error and mean env steps,
     up to the shortest seed's last iteration."""
