@@ -76,7 +76,7 @@ reproduce: install ## the reproduction (tune_configs/reproduction/, resumable; ~
 	mkdir -p docs/reproduction
 	cp $(OUT)/reproduction/report/*.png $(OUT)/reproduction/report/*.md $(OUT)/reproduction/report/*.csv docs/reproduction/
 
-reproduce-m20: install ## the comparison at M = 20 (tune_configs/m20/: InvertedPendulum, Hopper; ~1 h on 2 cores), training-range report
+reproduce-m20: install ## the comparison at M = 20 (tune_configs/m20/: InvertedPendulum, Hopper; ~2 h on 2 cores), training-range report
 	for config in tune_configs/m20/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/m20 || exit 1; done
 	$(BIN)/mrpo report $(OUT)/m20 --out $(OUT)/m20/report --last 10 --no-eval
 	mkdir -p docs/m20
