@@ -153,7 +153,6 @@ def report(
             "",
             md_table(window_frame(ws)),
         ]
-    if n_tasks:
         iqm, poi = rliable_table(runs, last=last, seed=seed)
         iqm.to_csv(path("iqm.csv"), index=False)
         poi.to_csv(path("improvement.csv"), index=False)

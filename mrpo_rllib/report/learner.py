@@ -125,7 +125,7 @@ def learning_study(runs: pd.DataFrame, out: str) -> str:
     r = runs[runs["experiment"].str.startswith("learner_learning_") & (runs["setting"].isin(["", "default"]))]
     if r.empty:
         return ""
-    r = r.assign(M=[episodes_per_iteration(d) for d in r["run_dir"]])
+    r = r.assign(M=r["run_dir"].map({d: episodes_per_iteration(d) for d in r["run_dir"].unique()}))
     nominal = r[r["experiment"].str.startswith("learner_learning_nominal_")]
     r = r[~r["experiment"].str.startswith("learner_learning_nominal_")]
     if r.empty:

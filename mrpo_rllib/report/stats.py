@@ -82,11 +82,16 @@ def table2(
         "env_steps_mean",
         *(f"{c}_{s}" for c in ("avg", "worst") for s in ("mean", "std", "ci_low", "ci_high")),
     ]
-    out = pd.DataFrame(rows, columns=cols)
-    if not out.empty:
-        out["_o"] = out["algo"].map(lambda a: ALGO_ORDER.get(a, 99))
-        out = out.sort_values(["task", "_o", "kappa", "setting"]).drop(columns="_o").reset_index(drop=True)
-    return out
+    return _in_algo_order(pd.DataFrame(rows, columns=cols))
+
+
+def _in_algo_order(df: pd.DataFrame, *then: str) -> pd.DataFrame:
+    """Rows sorted by task, algorithm (MRPO, EPOpt, DR), κ, setting, then ``then``."""
+    if df.empty:
+        return df
+    order = df["algo"].map(lambda a: ALGO_ORDER.get(a, 99)).rename("_o")
+    out = df.assign(_o=order).sort_values(["task", "_o", "kappa", "setting", *then])
+    return out.drop(columns="_o").reset_index(drop=True)
 
 
 def window_sensitivity(runs: pd.DataFrame, windows=(5, 10, 20, 30, 50)) -> pd.DataFrame:
@@ -102,10 +107,8 @@ def window_sensitivity(runs: pd.DataFrame, windows=(5, 10, 20, 30, 50)) -> pd.Da
         frames.append(agg.assign(last=n))
     if not frames:
         return pd.DataFrame(columns=["task", *GROUP, "last", "worst_mean", "worst_std", "n_seeds"])
-    out = pd.concat(frames, ignore_index=True)
-    out["_o"] = out["algo"].map(lambda a: ALGO_ORDER.get(a, 99))
-    out = out.sort_values(["task", "_o", "kappa", "setting", "last"]).drop(columns="_o")
-    return out[["task", *GROUP, "last", "worst_mean", "worst_std", "n_seeds"]].reset_index(drop=True)
+    out = _in_algo_order(pd.concat(frames, ignore_index=True), "last")
+    return out[["task", *GROUP, "last", "worst_mean", "worst_std", "n_seeds"]]
 
 
 def window_frame(ws: pd.DataFrame) -> pd.DataFrame:
