@@ -17,8 +17,12 @@ RUNS     ?= $(OUT)
 CLUSTER  ?= cluster/aws.yaml
 BENCH    ?= full
 SMALL    ?= tune_configs/small_cartpole.yaml tune_configs/small_invertedpendulum.yaml
+# bench-steady: the commit measured side by side as "old" (the one before the batched sampler)
+REF      ?= 9964324
+ROUNDS   ?= 3
+STEADY_TASKS ?= CartPole Hopper
 
-.PHONY: help install install-bench test test-slow lint format train tune report learner reproduce reproduce-m20 mutants reproduce-small bench \
+.PHONY: help install install-bench test test-slow lint format train tune report learner reproduce reproduce-m20 mutants reproduce-small bench bench-steady \
 	cluster-up cluster-down env-bench clean
 
 help: ## list the targets
@@ -91,6 +95,9 @@ reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds 
 
 bench: install-bench ## speed figures against references (BENCH=full|quick|tiny) into OUT/bench.json
 	$(BIN)/python benchmarks/bench.py $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
+
+bench-steady: install-bench ## steady-state speed (trained policies, M = 100): this checkout vs REF and SB3, into OUT/steady.json
+	$(BIN)/python benchmarks/steady.py --tasks $(STEADY_TASKS) --rounds $(ROUNDS) $(if $(REF),--ref $(REF)) --out $(OUT)/steady.json
 
 cluster-up: install ## start the AWS cluster of cluster/aws.yaml (needs AWS credentials)
 	$(BIN)/ray up -y $(CLUSTER)

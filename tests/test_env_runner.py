@@ -80,3 +80,71 @@ def test_episodes_carry_what_ppo_needs(ray_local):
 def test_config_rejects_runners_that_would_bias_the_sample(change, match):
     with pytest.raises(ValueError, match=match):
         _runner_config(**change).validate()
+
+
+def _episodes(task: str, batched: bool, n: int, calls: int = 2):
+    config = (
+        MRPOConfig()
+        .environment(task)
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=K)
+        .training(selection="dr", episodes_per_iteration=n)
+        .debugging(seed=SEED)
+    )
+    algo = config.build_algo()
+    try:
+        runner = algo.env_runner
+        assert runner._batched_path_applies()  # the default pipelines take the batched loop
+        runner._batched_ok = batched  # False: RLlib's connector loop, the reference
+        batches = [runner.sample(num_episodes=n, explore=explore) for explore in (True, False)[:calls]]
+        return batches, runner._env_to_module.get_state()
+    finally:
+        algo.stop()
+
+
+@pytest.mark.parametrize("task", ["CartPole", "Hopper"])
+def test_batched_loop_gives_the_connector_loops_episodes(task, ray_local):
+    """Same seed: the batched loop returns the episodes RLlib's connector loop returns, bit
+    for bit (observations as normalised by the filter, actions, rewards, infos, the model
+    outputs PPO needs), explore and inference alike, and leaves the same filter state.
+    n > K: slots are reused."""
+    import numpy as np
+
+    reference, ref_state = _episodes(task, batched=False, n=2 * K + 1)
+    batched, state = _episodes(task, batched=True, n=2 * K + 1)
+    for ref_batch, batch in zip(reference, batched, strict=True):
+        assert len(ref_batch) == len(batch) == 2 * K + 1
+        for a, b in zip(ref_batch, batch, strict=True):
+            assert (
+                len(a) == len(b) and a.is_terminated == b.is_terminated and a.is_truncated == b.is_truncated
+            )
+            for get in ("get_observations", "get_actions", "get_rewards"):
+                x, y = getattr(a, get)(), getattr(b, get)()
+                assert x.dtype == y.dtype and np.array_equal(x, y), get
+            # the reference also carries RLlib's weights_seq_no column, which nothing here reads
+            assert set(b.extra_model_outputs) == set(a.extra_model_outputs) - {"weights_seq_no"}
+            for key in b.extra_model_outputs:
+                assert np.array_equal(a.get_extra_model_outputs(key), b.get_extra_model_outputs(key)), key
+            assert a.get_infos() == b.get_infos()
+            assert a.custom_data["return"] == b.custom_data["return"]
+            assert a.observation_space == b.observation_space and b.is_numpy
+    filt = ref_state["BatchMeanStdFilter"][None]["running_stats"][0]
+    assert filt["num_pushes"] == sum(len(e) + 1 for b in batched for e in b)  # every obs counted once
+    assert repr(ref_state) == repr(state)
+
+
+def test_a_step_callback_takes_the_connector_loop(ray_local):
+    """A callback that acts on every env step needs the episode after every step: the
+    batched loop, which builds episodes at their end, is not used then."""
+    from mrpo_rllib.algorithms.callbacks import MRPOCallbacks
+
+    class StepCounter(MRPOCallbacks):
+        def on_episode_step(self, *, episode, **kwargs):
+            episode.custom_data["steps"] = episode.custom_data.get("steps", 0) + 1
+
+    algo = _runner_config().callbacks(StepCounter).build_algo()
+    try:
+        assert not algo.env_runner._batched_path_applies()
+        episodes = algo.env_runner.sample(num_episodes=3, explore=True)
+        assert [e.custom_data["steps"] for e in episodes] == [len(e) for e in episodes]
+    finally:
+        algo.stop()

@@ -2,9 +2,11 @@
 (mrpo_rllib/algorithms/rllib_private.py): a Ray upgrade that renames one fails here, by name."""
 
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
 from mrpo_rllib.algorithms import MRPOConfig
 from mrpo_rllib.algorithms.env_runner import EpisodeEnvRunner
+from mrpo_rllib.algorithms.learner import MRPOTorchLearner
 from mrpo_rllib.algorithms.rllib_private import PRIVATE_MEMBERS
 
 
@@ -15,7 +17,19 @@ def _owners():
         runner.sample(num_episodes=2, explore=True)  # the filter's statistics exist once it ran
         filt = runner._env_to_module.connectors[0]
         stat = filt._filters[None].running_stats
-        return {"class": SingleAgentEnvRunner, "runner": runner, "filter": filt, "running_stat": stat}, runner
+        episode = SingleAgentEpisode()
+        episode.add_env_reset(observation=0)
+        learner = MRPOTorchLearner(config=config)
+        learner.build()
+        owners = {
+            "class": SingleAgentEnvRunner,
+            "runner": runner,
+            "filter": filt,
+            "running_stat": stat,
+            "episode": episode,
+            "learner": learner,
+        }
+        return owners, runner
     except Exception:
         runner.stop()
         raise

@@ -66,18 +66,21 @@ class BatchMeanStdFilter(MeanStdFilter):
             "update_stats": self._update_stats,
         }
 
-    def __call__(self, *, rl_module, batch, episodes, **kwargs):
+    def batch_filter(self):
+        """The single-agent Box filter this connector runs, or None when it would fall back
+        to RLlib's per-item loop (multi-agent, nested observations)."""
         if self._filters is None:
             self._init_new_filters()
-        sa_episodes = list(self.single_agent_episode_iterator(episodes))
-        filt = self._filters.get(None) if sa_episodes and not self._multi_agent else None
-        # a Box observation: one RunningStat (RLlib's per-item loop covers the rest)
-        if not (
-            isinstance(getattr(filt, "running_stats", None), RunningStat)
-            and isinstance(filt.buffer, RunningStat)
-        ):
-            return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, **kwargs)
-        obs = np.stack([ep.get_observations(indices=-1) for ep in sa_episodes])
+        filt = None if self._multi_agent else self._filters.get(None)
+        ok = isinstance(getattr(filt, "running_stats", None), RunningStat) and isinstance(
+            getattr(filt, "buffer", None), RunningStat
+        )
+        return filt if ok else None
+
+    def normalize_batch(self, obs: np.ndarray) -> np.ndarray:
+        """Add the rows of ``obs`` (B, obs_dim) to the running statistics (when updating)
+        and return them normalised with the statistics after the batch, in ``obs``'s dtype."""
+        filt = self.batch_filter()
         if self._update_stats:
             push_batch(filt.running_stats, obs)
             push_batch(filt.buffer, obs)
@@ -89,7 +92,15 @@ class BatchMeanStdFilter(MeanStdFilter):
             out = out / (rs.std + SMALL_NUMBER)
         if filt.clip:
             out = np.clip(out, -filt.clip, filt.clip)
-        out = out.astype(obs.dtype, copy=False)
+        return out.astype(obs.dtype, copy=False)
+
+    def __call__(self, *, rl_module, batch, episodes, **kwargs):
+        sa_episodes = list(self.single_agent_episode_iterator(episodes))
+        # a Box observation: one RunningStat (RLlib's per-item loop covers the rest)
+        if not sa_episodes or self.batch_filter() is None:
+            return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, **kwargs)
+        obs = np.stack([ep.get_observations(indices=-1) for ep in sa_episodes])
+        out = self.normalize_batch(obs)
         for ep, row in zip(sa_episodes, out, strict=True):
             ep.set_observations(at_indices=-1, new_data=row)
             ep.observation_space = self.observation_space
@@ -118,6 +129,17 @@ class BatchNormalizeAndClipActions(NormalizeAndClipActions):
             "clip_actions": self.clip_actions,
         }
 
+    def actions_for_env(self, a: np.ndarray) -> np.ndarray:
+        """The env's actions for the module's actions ``a`` (B, *action_shape) of a float
+        Box space: unsquashed from [-1, 1] to the bounds (``normalize_actions``) or clipped
+        to them (``clip_actions``), as RLlib's connector does one action at a time."""
+        space = self._action_space_struct
+        if not self.normalize_actions:
+            return np.clip(a, space.low, space.high) if self.clip_actions else a
+        if np.all(space.bounded_below) and np.all(space.bounded_above):
+            return np.clip(space.low + (a + 1.0) * (space.high - space.low) / 2.0, space.low, space.high)
+        return a
+
     def __call__(self, *, rl_module, batch, episodes, **kwargs):
         space = self._action_space_struct
         actions = batch.get(Columns.ACTIONS)
@@ -133,11 +155,7 @@ class BatchNormalizeAndClipActions(NormalizeAndClipActions):
             return batch
         keys = list(actions)
         lengths = [len(actions[k]) for k in keys]
-        a = np.stack([item for k in keys for item in actions[k]])
-        if not self.normalize_actions:
-            a = np.clip(a, space.low, space.high)
-        elif np.all(space.bounded_below) and np.all(space.bounded_above):
-            a = np.clip(space.low + (a + 1.0) * (space.high - space.low) / 2.0, space.low, space.high)
+        a = self.actions_for_env(np.stack([item for k in keys for item in actions[k]]))
         rows = iter(a)
         batch[Columns.ACTIONS_FOR_ENV] = {
             k: [next(rows) for _ in range(m)] for k, m in zip(keys, lengths, strict=True)

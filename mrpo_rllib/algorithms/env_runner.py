@@ -26,10 +26,33 @@ sampling and random actions are RLlib's, unchanged.
 
 from __future__ import annotations
 
+import time
+
+import gymnasium as gym
 import numpy as np
+import torch
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.connectors.common import (
+    AddObservationsFromEpisodesToBatch,
+    AddStatesFromEpisodesToBatch,
+    AddTimeDimToBatchAndZeroPad,
+    AgentToModuleMapping,
+    BatchIndividualItems,
+    NumpyToTensor,
+    TensorToNumpy,
+)
+from ray.rllib.connectors.module_to_env import (
+    GetActions,
+    ListifyDataForVectorEnv,
+    ModuleToAgentUnmapping,
+    RemoveSingleTsTimeRankFromBatch,
+    UnBatchToIndividualItems,
+)
 from ray.rllib.connectors.module_to_env.normalize_and_clip_actions import NormalizeAndClipActions
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import (
     ENV_RESET_TIMER,
     ENV_STEP_TIMER,
@@ -38,8 +61,13 @@ from ray.rllib.utils.metrics import (
     RLMODULE_INFERENCE_TIMER,
     WEIGHTS_SEQ_NO,
 )
+from ray.rllib.utils.numpy import convert_to_numpy
 
-from mrpo_rllib.algorithms.connectors import BatchNormalizeAndClipActions
+from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter, BatchNormalizeAndClipActions
+
+# Mean wall time of one sub-env ``step`` call in the last ``sample`` (seconds), in the
+# runner's metrics: the physics' share of the sampling time.
+ENV_STEP_TIME_PER_STEP = "env_step_time_per_step_s"
 
 
 class EpisodeEnvRunner(SingleAgentEnvRunner):
@@ -71,6 +99,8 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
                 random_actions=random_actions,
                 force_reset=force_reset,
             )
+        if self._batched_path_applies():
+            return self._sample_episodes_batched(num_episodes, explore)
         return self._sample_episodes(num_episodes, explore)
 
     # -- the loop ------------------------------------------------------------------------
@@ -122,6 +152,9 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         return envs[slot].reset(seed=None if self._seed is None else self._first_seed() + slot)
 
     def _sample_episodes(self, n: int, explore: bool) -> list:
+        """The loop through RLlib's connector pipelines, one ``add_env_step`` per env step:
+        the reference the batched loop is tested against, and the path for pipelines,
+        modules or callbacks the batched loop does not cover."""
         envs = self._sub_envs()
         k = len(envs)
         episodes: list = [None] * k  # the episode running in each slot
@@ -207,3 +240,213 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
         self._increase_sampled_metrics(ts, len(done_episodes))
         return done_episodes
+
+    # -- the batched loop ----------------------------------------------------------------
+    def _batched_path_applies(self) -> bool:
+        """Whether :meth:`_sample_episodes_batched` computes exactly what the connector loop
+        would: a single-agent, stateless torch module; pipelines of RLlib's default pieces
+        plus our batched filter and action unsquashing; no ``on_episode_step`` callback."""
+        cached = self.__dict__.get("_batched_ok")
+        if cached is not None:
+            return cached
+        ok = (
+            isinstance(self.module, TorchRLModule)
+            and not self.module.is_stateful()
+            and isinstance(self.env.single_observation_space, gym.spaces.Box)
+            and isinstance(self.env.single_action_space, (gym.spaces.Box, gym.spaces.Discrete))
+            and all(type(p) in _BATCHED_ENV_TO_MODULE for p in self._env_to_module.connectors)
+            and all(type(p) in _BATCHED_MODULE_TO_ENV for p in self._module_to_env.connectors)
+            and not _overrides_on_episode_step(self._callbacks, self.config)
+        )
+        filters = [p for p in self._env_to_module.connectors if isinstance(p, BatchMeanStdFilter)]
+        if ok and filters:
+            ok = len(filters) == 1 and filters[0].batch_filter() is not None
+        self._batched_ok = ok
+        return ok
+
+    def _sample_episodes_batched(self, n: int, explore: bool) -> list:
+        """The same episodes as :meth:`_sample_episodes`, with the per-env-step work done as
+        array work over the running envs: one observation filter call, one module forward,
+        one action draw and one unsquash per step of the batch; each episode's data kept in
+        lists and turned into a ``SingleAgentEpisode`` once, when it ends."""
+        envs = self._sub_envs()
+        k = len(envs)
+        module = self.module
+        filt = next((p for p in self._env_to_module.connectors if isinstance(p, BatchMeanStdFilter)), None)
+        unsquash = next(
+            (p for p in self._module_to_env.connectors if isinstance(p, BatchNormalizeAndClipActions)), None
+        )
+        box_actions = isinstance(self.env.single_action_space, gym.spaces.Box)
+        obs_space = filt.observation_space if filt is not None else self.env.single_observation_space
+        if explore:
+            dist_cls = module.get_exploration_action_dist_cls()
+        else:
+            dist_cls = module.get_inference_action_dist_cls()
+
+        episodes: list = [None] * k  # the (reset-only) episode object of each slot
+        for slot in range(k):
+            self._new_episode(slot, episodes)
+        self._ongoing_episodes_for_metrics.clear()
+        self._cached_to_module = None
+        data: list = [None] * k  # per slot: the running episode's data, as lists
+        latest: list = [None] * k  # per slot: the newest raw observation
+
+        def start(slot, obs, info):
+            episodes[slot].add_env_reset(observation=obs, infos=info)
+            self._make_on_episode_callback("on_episode_start", slot, episodes)
+            data[slot] = _EpisodeData(info)
+            latest[slot] = obs
+
+        with self.metrics.log_time(ENV_RESET_TIMER):
+            started = [self._reset_slot(envs, slot) for slot in range(min(n, k))]
+        for slot, (obs, info) in enumerate(started):
+            start(slot, obs, info)
+        running = list(range(len(started)))
+        n_started = len(running)
+
+        done_episodes = []
+        ts = 0
+        stride = self.config.num_env_runners or 1
+        env_time = 0.0
+        module.eval()
+        while running:
+            obs = np.stack([latest[s] for s in running])
+            if filt is not None:
+                obs = filt.normalize_batch(obs)
+            for row, s in enumerate(running):
+                data[s].observations.append(obs[row])
+            batch = {Columns.OBS: torch.from_numpy(obs)}
+            if explore:
+                t = (self.num_env_steps_sampled_lifetime // stride + ts) * stride
+                out = module.forward_exploration(batch, t=t)
+            else:
+                out = module.forward_inference(batch)
+            with torch.no_grad():
+                dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+                if not explore:
+                    dist = dist.to_deterministic()
+                actions = dist.sample()
+                extra = {key: v for key, v in out.items() if isinstance(v, torch.Tensor)}
+                extra[Columns.ACTION_LOGP] = dist.logp(actions)  # as GetActions, explore or not
+            # as RLlib's TensorToNumpy: int64 -> int32, float64 -> float32
+            extra, actions = convert_to_numpy((extra, actions))
+            actions_for_env = (
+                unsquash.actions_for_env(actions) if (box_actions and unsquash is not None) else actions
+            )
+            extra_items = list(extra.items())
+
+            t0 = time.perf_counter()
+            results = [envs[s].step(actions_for_env[row]) for row, s in enumerate(running)]
+            env_time += time.perf_counter() - t0
+            ended = []
+            for row, (s, (o, reward, terminated, truncated, info)) in enumerate(
+                zip(running, results, strict=True)
+            ):
+                d = data[s]
+                d.actions.append(actions[row])
+                d.rewards.append(reward)
+                d.infos.append(info)
+                for key, v in extra_items:
+                    d.extra.setdefault(key, []).append(v[row])
+                latest[s] = o
+                if terminated or truncated:
+                    d.terminated, d.truncated = bool(terminated), bool(truncated)
+                    ended.append(s)
+            ts += len(running)
+            if not ended:
+                continue
+
+            # The terminal observations are normalised too (as RLlib's loop does; PPO
+            # bootstraps the value of a truncated episode's last observation).
+            terminal = np.stack([latest[s] for s in ended])
+            if filt is not None:
+                terminal = filt.normalize_batch(terminal)
+            for row, s in enumerate(ended):
+                data[s].observations.append(terminal[row])
+                episodes[s] = data[s].episode(episodes[s], obs_space, self.env.single_action_space)
+                self._make_on_episode_callback("on_episode_end", s, episodes)
+                ep = episodes[s]
+                done_episodes.append(ep.to_numpy() if self.episodes_to_numpy else ep)
+                self._new_episode(s, episodes)
+                if n_started < n:  # this slot starts the next kept episode
+                    n_started += 1
+                    with self.metrics.log_time(ENV_RESET_TIMER):
+                        o, info = self._reset_slot(envs, s)
+                    start(s, o, info)
+                else:
+                    running.remove(s)
+
+        self.metrics.log_value(ENV_STEP_TIME_PER_STEP, env_time / max(ts, 1), reduce="mean", window=1)
+        self._done_episodes_for_metrics.extend(done_episodes)
+        self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
+        self._increase_sampled_metrics(ts, len(done_episodes))
+        return done_episodes
+
+
+class _EpisodeData:
+    """One running episode's data, appended per env step, turned into a
+    ``SingleAgentEpisode`` once at its end (:meth:`episode`)."""
+
+    __slots__ = ("observations", "actions", "rewards", "infos", "extra", "terminated", "truncated")
+
+    def __init__(self, reset_info):
+        self.observations: list = []  # normalised; the reset's is appended by the loop
+        self.actions: list = []
+        self.rewards: list = []
+        self.infos: list = [reset_info]
+        self.extra: dict = {}
+        self.terminated = self.truncated = False
+
+    def episode(self, started: SingleAgentEpisode, obs_space, action_space) -> SingleAgentEpisode:
+        """The complete episode, with the id, custom data and start time of ``started`` (the
+        episode object the callbacks saw at its reset)."""
+        ep = SingleAgentEpisode(
+            id_=started.id_,
+            observations=self.observations,
+            observation_space=obs_space,
+            infos=self.infos,
+            actions=self.actions,
+            action_space=action_space,
+            rewards=self.rewards,
+            terminated=self.terminated,
+            truncated=self.truncated,
+            extra_model_outputs=self.extra,
+            len_lookback_buffer=0,
+        )
+        ep.custom_data.update(started.custom_data)
+        ep._start_time = started._start_time
+        ep._last_step_time = time.perf_counter()
+        return ep
+
+
+def _overrides_on_episode_step(callbacks, config) -> bool:
+    """Whether any callback of the runner does something on every env step."""
+    if getattr(config, "callbacks_on_episode_step", None):
+        return True
+    objects = callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]
+    return any(
+        getattr(type(c), "on_episode_step", RLlibCallback.on_episode_step)
+        is not RLlibCallback.on_episode_step
+        for c in objects
+        if c is not None
+    )
+
+
+_BATCHED_ENV_TO_MODULE = (
+    BatchMeanStdFilter,
+    AddObservationsFromEpisodesToBatch,
+    AddTimeDimToBatchAndZeroPad,
+    AddStatesFromEpisodesToBatch,
+    AgentToModuleMapping,
+    BatchIndividualItems,
+    NumpyToTensor,
+)
+_BATCHED_MODULE_TO_ENV = (
+    GetActions,
+    TensorToNumpy,
+    UnBatchToIndividualItems,
+    ModuleToAgentUnmapping,
+    RemoveSingleTsTimeRankFromBatch,
+    BatchNormalizeAndClipActions,
+    ListifyDataForVectorEnv,
+)

@@ -24,6 +24,7 @@ from mrpo_rllib.algorithms.callbacks import MRPOCallbacks
 from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter
 from mrpo_rllib.algorithms.env import ENV_NAME
 from mrpo_rllib.algorithms.env_runner import EpisodeEnvRunner
+from mrpo_rllib.algorithms.learner import MRPOTorchLearner
 from mrpo_rllib.algorithms.selection_step import TrajectorySelection
 from mrpo_rllib.envs import TaskSpec, get_task
 
@@ -283,6 +284,13 @@ class MRPOConfig(PPOConfig):
                 f"gym_env_vectorize_mode must be 'sync' (EpisodeEnvRunner steps its sub-envs one "
                 f"by one), got {self.gym_env_vectorize_mode!r}"
             )
+
+    def get_default_learner_class(self):
+        """:class:`~mrpo_rllib.algorithms.learner.MRPOTorchLearner`: RLlib's PPO loss, same
+        floats, less per-minibatch overhead, and a clear error on a non-finite loss."""
+        if self.framework_str == "torch":
+            return MRPOTorchLearner
+        return super().get_default_learner_class()
 
     @property
     def _model_config_auto_includes(self) -> dict:

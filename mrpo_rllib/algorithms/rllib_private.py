@@ -12,7 +12,9 @@ Each entry: (what owns it, member names, how the test reaches it):
 - ``"class"``: an attribute of the class (methods);
 - ``"runner"``: an attribute of a built ``EpisodeEnvRunner`` instance;
 - ``"filter"``: an attribute of the built observation filter connector;
-- ``"running_stat"``: an attribute of the filter's ``RunningStat``.
+- ``"running_stat"``: an attribute of the filter's ``RunningStat``;
+- ``"episode"``: an attribute of a ``SingleAgentEpisode`` after its reset;
+- ``"learner"``: an attribute of a built ``MRPOTorchLearner`` instance.
 """
 
 from __future__ import annotations
@@ -40,7 +42,16 @@ PRIVATE_MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "_weights_seq_no",
             "_seed",
             "_metrics_num_env_steps_sampled",
+            "_callbacks",
         ),
+    ),
+    # ray.rllib.env.single_agent_episode.SingleAgentEpisode: the batched loop builds each
+    # episode once at its end and carries over the start time of the one the callbacks saw
+    "SingleAgentEpisode timing": ("episode", ("_start_time", "_last_step_time")),
+    # ray.rllib.core.learner.torch.torch_learner.TorchLearner: MRPOTorchLearner.apply_gradients
+    "TorchLearner state": (
+        "learner",
+        ("_params", "_module_optimizers", "_lr_scheduler_classes", "_grad_scalers"),
     ),
     # ray.rllib.connectors.env_to_module.MeanStdFilter (subclassed by BatchMeanStdFilter;
     # frozen by mrpo evaluate)
