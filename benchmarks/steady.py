@@ -24,6 +24,8 @@ reproduction's later iterations. Run from the repository root::
     core in ``bench.py``), each iteration as many env steps as ``new``'s last iteration and
     the same optimiser work (``num_epochs × num_minibatches`` gradient steps, see
     ``bench.sb3_rollout``).
+- **One torch thread per contender**, as Ray gives a one-CPU Tune trial (``OMP_NUM_THREADS``
+  = the actor's CPUs); ``--threads`` changes it.
 - **Figures**, per env step (µs): total, sampling, learning; the env's own ``step`` time
   inside our sampling loop (``new`` measures it per batch step; the "raw env" cost), and the
   sampling overhead = sampling − env. Ratios: ``new`` over ``old`` and over ``sb3``
@@ -64,7 +66,7 @@ def _config(task: str, episodes: int, seed: int = 0):
     )
 
 
-def train_policy(task: str, path: str, echo=print) -> dict:
+def train_policy(task: str, path: str, echo=print, step_cap: int | None = None) -> dict:
     """PPO-DR at M = 20 until an iteration's mean episode length reaches TRAIN_UNTIL[task]; saved
     to ``path``. Returns what it took."""
     algo = _config(task, 20).build_algo()
@@ -78,9 +80,9 @@ def train_policy(task: str, path: str, echo=print) -> dict:
             echo(
                 f"  train {task}: iteration {it}, {steps} steps, return {r['return_mean']:.0f}, length {length:.0f}"
             )
-            if length >= TRAIN_UNTIL[task] or steps >= TRAIN_STEP_CAP[task]:
+            if length >= TRAIN_UNTIL[task] or steps >= (step_cap or TRAIN_STEP_CAP[task]):
                 break
-        algo.save_to_path(path)
+        algo.save_to_path(os.path.abspath(path))  # RLlib reads a relative path as a URI
     finally:
         algo.stop()
     return {
@@ -95,7 +97,7 @@ def train_policy(task: str, path: str, echo=print) -> dict:
 # -- contenders, each in its own process: one JSON line per command on stdout ----------------
 def _worker_ours(task: str, ckpt: str) -> None:
     algo = _config(task, M).build_algo()
-    algo.restore_from_path(ckpt)
+    algo.restore_from_path(os.path.abspath(ckpt))
     _ready()
     for line in sys.stdin:
         if line.strip() != "iter":
@@ -177,7 +179,7 @@ def _policy_weights(task: str, ckpt: str) -> tuple[dict, dict]:
 
     algo = _config(task, M).build_algo()
     try:
-        algo.restore_from_path(ckpt)
+        algo.restore_from_path(os.path.abspath(ckpt))
         weights = algo.learner_group.get_weights()["default_policy"]
         piece = next(
             p for p in algo.env_runner._env_to_module.connectors if isinstance(p, BatchMeanStdFilter)
@@ -201,9 +203,12 @@ def _reply(obj: dict) -> None:
 class Contender:
     """A worker process and its per-iteration records."""
 
-    def __init__(self, name: str, kind: str, task: str, ckpt: str, code: str, log_dir: str):
+    def __init__(self, name: str, kind: str, task: str, ckpt: str, code: str, log_dir: str, threads: int = 1):
         self.name, self.kind, self.code = name, kind, code
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([code, os.path.join(code, "benchmarks"), HERE]))
+        # as in a Tune trial of one CPU: Ray sets OMP_NUM_THREADS to the actor's CPUs, which
+        # torch takes as its thread count
+        env["OMP_NUM_THREADS"] = str(threads)
         env.pop("RAY_ADDRESS", None)
         self.log = open(os.path.join(log_dir, f"{name}.log"), "w")
         self.proc = subprocess.Popen(
@@ -265,13 +270,13 @@ def bench_task(task: str, args, ref_code: str | None, log_dir: str, echo=print) 
     trained = None
     if not os.path.isdir(ckpt):
         echo(f"{task}: training the steady-state policy (cached in {ckpt})")
-        trained = train_policy(task, ckpt, echo)
+        trained = train_policy(task, ckpt, echo, step_cap=args.train_steps)
     names = [("new", "ours", ROOT)]
     if ref_code:
         names.append(("old", "ours", ref_code))
     if not args.no_sb3:
         names.append(("sb3", "sb3", ROOT))
-    contenders = [Contender(n, kind, task, ckpt, code, log_dir) for n, kind, code in names]
+    contenders = [Contender(n, kind, task, ckpt, code, log_dir, args.threads) for n, kind, code in names]
     try:
         for rnd in range(args.rounds + 1):
             for c in contenders:
@@ -286,11 +291,17 @@ def bench_task(task: str, args, ref_code: str | None, log_dir: str, echo=print) 
         for c in contenders:
             c.close()
     figures = {c.name: _per_step(c.iters[1:]) for c in contenders}
-    ratios = {}
+    ratios, same = {}, {}
+    by_name = {c.name: c for c in contenders}
+    if "old" in by_name:
+        # Same checkpoint, same seed: the same numbers, iteration by iteration (returns of
+        # the sampled episodes depend on every earlier update)
+        returns = {n: [i["return_mean"] for i in by_name[n].iters] for n in ("new", "old")}
+        same = {"same_numbers_as_old": returns["new"] == returns["old"], "return_mean_per_iteration": returns}
     for other in ("old", "sb3"):
         if other in figures:
             ratios[f"new_over_{other}"] = figures[other]["us_per_step"] / figures["new"]["us_per_step"]
-    return {"task": task, "policy": trained or "cached", "figures": figures, "ratios": ratios}
+    return {"task": task, "policy": trained or "cached", "figures": figures, "ratios": ratios, **same}
 
 
 def _git(*args: str) -> str:
@@ -310,9 +321,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=os.path.join(ROOT, "results", "bench_cache"))
     p.add_argument("--out", default=os.path.join(ROOT, "results", "steady.json"))
     p.add_argument("--no-sb3", action="store_true")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per contender (a Tune trial's: 1)")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="cap on the cached policy's training (tests: a few hundred)",
+    )
     args = p.parse_args(argv)
     if args.rounds < 1:
         p.error(f"--rounds must be >= 1, got {args.rounds}")
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     os.makedirs(args.cache, exist_ok=True)
     log_dir = tempfile.mkdtemp(prefix="steady-")
     ref_code = None
@@ -325,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "ref": args.ref and _git("rev-parse", args.ref),
         "cores": os.cpu_count(),
         "load_avg_start": os.getloadavg(),
+        "torch_threads_per_contender": args.threads,
         "tasks": {},
     }
     try:
@@ -355,6 +376,8 @@ def _print_task(t: dict) -> None:
         )
     for k, v in t["ratios"].items():
         print(f"  {k}: {v:.2f}")
+    if "same_numbers_as_old" in t:
+        print(f"  same numbers as old (return of every iteration): {t['same_numbers_as_old']}")
 
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: in
     import torch
     from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
+    from mrpo_rllib.algorithms.acting import BatchActor
+
     explore = not deterministic
     if explore:
         # A stream of its own (four entropy words), distinct from every episode's reset seed.
@@ -176,6 +178,33 @@ def rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: in
         episodes.append(ep)
     returns = np.zeros(len(envs))
     lengths = np.zeros(len(envs), dtype=np.int64)
+    space, action_space = envs[0].observation_space, envs[0].action_space
+    if BatchActor.applies(policy.module, policy.env_to_module, policy.module_to_env, space, action_space):
+        # the sampler's batched core: the same floats as the pipelines below
+        actor = BatchActor(policy.module, policy.env_to_module, policy.module_to_env, space, action_space)
+        latest = {i: ep.get_observations(-1) for i, ep in enumerate(episodes)}
+        active = list(range(len(envs)))
+        while active:
+            obs = actor.normalize(np.stack([latest[i] for i in active]))
+            _, to_env, _ = actor.act(obs, explore)
+            still = []
+            for k, i in enumerate(active):
+                latest[i], reward, terminated, truncated, _ = envs[i].step(to_env[k])
+                returns[i] += float(reward)
+                lengths[i] += 1
+                if not (terminated or truncated):
+                    still.append(i)
+            active = still
+        return returns, lengths, ran
+    _rollout_pipelines(policy, envs, episodes, explore, returns, lengths)
+    return returns, lengths, ran
+
+
+def _rollout_pipelines(policy: Policy, envs, episodes, explore: bool, returns, lengths) -> None:
+    """:func:`rollout_point`'s loop through the connector pipelines, for pipelines or modules
+    the batched core does not cover (e.g. a checkpoint of RLlib's own unsquashing)."""
+    import torch
+
     active = list(range(len(envs)))
     while active:
         batch_eps = [episodes[i] for i in active]
@@ -209,7 +238,6 @@ def rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: in
             if not (terminated or truncated):
                 still.append(i)
         active = still
-    return returns, lengths, ran
 
 
 def evaluate_points(

@@ -194,3 +194,28 @@ def test_relative_checkpoint_path(run_dir, monkeypatch):
     rel = os.path.join(os.path.basename(run_dir), "checkpoint_000001")
     df = evaluate(rel, "test", points=1, episodes=1)
     assert len(df) == 1 and df.attrs["checkpoint"] == rel
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_batched_core_gives_the_pipelines_returns(run_dir, deterministic, monkeypatch):
+    """Evaluation acts through the sampler's batched core (BatchActor) when it applies; its
+    returns and lengths are those of the connector pipelines, bit for bit, deterministic
+    and sampled."""
+    from mrpo_rllib.algorithms import acting
+    from mrpo_rllib.evaluate import rollout_point
+
+    policy = load_policy(os.path.join(run_dir, "checkpoint_000001"))
+    envs = [policy.make_env() for _ in range(4)]
+    space, action_space = envs[0].observation_space, envs[0].action_space
+    assert acting.BatchActor.applies(policy.module, policy.env_to_module, policy.module_to_env, space, action_space)
+    params = {"force_mag": 10.0, "pole_length": 0.3, "pole_mass": 0.2}
+    try:
+        batched = rollout_point(policy, envs, params, 3, 7, deterministic)
+        monkeypatch.setattr(acting.BatchActor, "applies", staticmethod(lambda *a: False))
+        pipelines = rollout_point(policy, envs, params, 3, 7, deterministic)
+    finally:
+        for env in envs:
+            env.close()
+    assert np.array_equal(batched[0], pipelines[0]) and np.array_equal(batched[1], pipelines[1])
+    assert batched[2] == pipelines[2]
+    assert batched[1].min() > 1  # episodes ran

@@ -106,3 +106,36 @@ def test_non_finite_loss_raises_naming_module_and_term(ray_local):
         assert torch.isfinite(loss)
     finally:
         algo.stop()
+
+
+def test_tiny_minibatches_of_masked_rows_only_match_rllib(ray_local):
+    """Minibatches of one row (more minibatches than rows): the bootstrap rows (masked out)
+    make minibatches of their own. RLlib's loss
+    is 0/0 there and its learner zeroes the NaN gradients; ours gives zero gradients, no
+    error, and the same weights afterwards."""
+
+    def weights(learner_class):
+        config = (
+            MRPOConfig()
+            .environment("CartPole")
+            .training(
+                selection="dr",
+                episodes_per_iteration=2,
+                num_minibatches=64,
+                num_epochs=2,
+                learner_class=learner_class,
+            )
+            .debugging(seed=5)
+        )
+        algo = config.build_algo()
+        try:
+            result = algo.train()
+            assert result["mrpo"]["gradient_steps"] == 128
+            assert result["mrpo"]["sampled_timesteps"] + 2 < 64  # minibatches of one row
+            learner = algo.learner_group._learner
+            return {k: v.detach().clone() for k, v in learner.module["default_policy"].state_dict().items()}
+        finally:
+            algo.stop()
+
+    ours, rllib = weights(MRPOTorchLearner), weights(PPOTorchLearner)
+    assert all(torch.equal(v, rllib[k]) for k, v in ours.items())

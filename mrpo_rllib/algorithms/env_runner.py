@@ -28,29 +28,10 @@ from __future__ import annotations
 
 import time
 
-import gymnasium as gym
 import numpy as np
-import torch
 from ray.rllib.callbacks.callbacks import RLlibCallback
-from ray.rllib.connectors.common import (
-    AddObservationsFromEpisodesToBatch,
-    AddStatesFromEpisodesToBatch,
-    AddTimeDimToBatchAndZeroPad,
-    AgentToModuleMapping,
-    BatchIndividualItems,
-    NumpyToTensor,
-    TensorToNumpy,
-)
-from ray.rllib.connectors.module_to_env import (
-    GetActions,
-    ListifyDataForVectorEnv,
-    ModuleToAgentUnmapping,
-    RemoveSingleTsTimeRankFromBatch,
-    UnBatchToIndividualItems,
-)
 from ray.rllib.connectors.module_to_env.normalize_and_clip_actions import NormalizeAndClipActions
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import (
@@ -61,9 +42,9 @@ from ray.rllib.utils.metrics import (
     RLMODULE_INFERENCE_TIMER,
     WEIGHTS_SEQ_NO,
 )
-from ray.rllib.utils.numpy import convert_to_numpy
 
-from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter, BatchNormalizeAndClipActions
+from mrpo_rllib.algorithms.acting import BatchActor
+from mrpo_rllib.algorithms.connectors import BatchNormalizeAndClipActions
 
 # Mean wall time of one sub-env ``step`` call in the last ``sample`` (seconds), in the
 # runner's metrics: the physics' share of the sampling time.
@@ -244,44 +225,30 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
     # -- the batched loop ----------------------------------------------------------------
     def _batched_path_applies(self) -> bool:
         """Whether :meth:`_sample_episodes_batched` computes exactly what the connector loop
-        would: a single-agent, stateless torch module; pipelines of RLlib's default pieces
-        plus our batched filter and action unsquashing; no ``on_episode_step`` callback."""
+        would (:meth:`BatchActor.applies`) and no callback acts on every env step."""
         cached = self.__dict__.get("_batched_ok")
-        if cached is not None:
-            return cached
-        ok = (
-            isinstance(self.module, TorchRLModule)
-            and not self.module.is_stateful()
-            and isinstance(self.env.single_observation_space, gym.spaces.Box)
-            and isinstance(self.env.single_action_space, (gym.spaces.Box, gym.spaces.Discrete))
-            and all(type(p) in _BATCHED_ENV_TO_MODULE for p in self._env_to_module.connectors)
-            and all(type(p) in _BATCHED_MODULE_TO_ENV for p in self._module_to_env.connectors)
-            and not _overrides_on_episode_step(self._callbacks, self.config)
-        )
-        filters = [p for p in self._env_to_module.connectors if isinstance(p, BatchMeanStdFilter)]
-        if ok and filters:
-            ok = len(filters) == 1 and filters[0].batch_filter() is not None
-        self._batched_ok = ok
-        return ok
+        if cached is None:
+            cached = self._batched_ok = BatchActor.applies(
+                self.module,
+                self._env_to_module,
+                self._module_to_env,
+                self.env.single_observation_space,
+                self.env.single_action_space,
+            ) and not _overrides_on_episode_step(self._callbacks, self.config)
+        return cached
 
     def _sample_episodes_batched(self, n: int, explore: bool) -> list:
         """The same episodes as :meth:`_sample_episodes`, with the per-env-step work done as
-        array work over the running envs: one observation filter call, one module forward,
-        one action draw and one unsquash per step of the batch; each episode's data kept in
-        lists and turned into a ``SingleAgentEpisode`` once, when it ends."""
+        array work over the running envs (:class:`~mrpo_rllib.algorithms.acting.BatchActor`:
+        one filter call, one module forward, one action draw and one unsquash per step of
+        the batch); each episode's data kept in lists and turned into a
+        ``SingleAgentEpisode`` once, when it ends."""
         envs = self._sub_envs()
         k = len(envs)
-        module = self.module
-        filt = next((p for p in self._env_to_module.connectors if isinstance(p, BatchMeanStdFilter)), None)
-        unsquash = next(
-            (p for p in self._module_to_env.connectors if isinstance(p, BatchNormalizeAndClipActions)), None
+        space = self.env.single_observation_space
+        actor = BatchActor(
+            self.module, self._env_to_module, self._module_to_env, space, self.env.single_action_space
         )
-        box_actions = isinstance(self.env.single_action_space, gym.spaces.Box)
-        obs_space = filt.observation_space if filt is not None else self.env.single_observation_space
-        if explore:
-            dist_cls = module.get_exploration_action_dist_cls()
-        else:
-            dist_cls = module.get_inference_action_dist_cls()
 
         episodes: list = [None] * k  # the (reset-only) episode object of each slot
         for slot in range(k):
@@ -308,31 +275,12 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         ts = 0
         stride = self.config.num_env_runners or 1
         env_time = 0.0
-        module.eval()
         while running:
-            obs = np.stack([latest[s] for s in running])
-            if filt is not None:
-                obs = filt.normalize_batch(obs)
+            obs = actor.normalize(np.stack([latest[s] for s in running]))
             for row, s in enumerate(running):
                 data[s].observations.append(obs[row])
-            batch = {Columns.OBS: torch.from_numpy(obs)}
-            if explore:
-                t = (self.num_env_steps_sampled_lifetime // stride + ts) * stride
-                out = module.forward_exploration(batch, t=t)
-            else:
-                out = module.forward_inference(batch)
-            with torch.no_grad():
-                dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
-                if not explore:
-                    dist = dist.to_deterministic()
-                actions = dist.sample()
-                extra = {key: v for key, v in out.items() if isinstance(v, torch.Tensor)}
-                extra[Columns.ACTION_LOGP] = dist.logp(actions)  # as GetActions, explore or not
-            # as RLlib's TensorToNumpy: int64 -> int32, float64 -> float32
-            extra, actions = convert_to_numpy((extra, actions))
-            actions_for_env = (
-                unsquash.actions_for_env(actions) if (box_actions and unsquash is not None) else actions
-            )
+            t = (self.num_env_steps_sampled_lifetime // stride + ts) * stride if explore else None
+            actions, actions_for_env, extra = actor.act(obs, explore, t)
             extra_items = list(extra.items())
 
             t0 = time.perf_counter()
@@ -358,12 +306,12 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
 
             # The terminal observations are normalised too (as RLlib's loop does; PPO
             # bootstraps the value of a truncated episode's last observation).
-            terminal = np.stack([latest[s] for s in ended])
-            if filt is not None:
-                terminal = filt.normalize_batch(terminal)
+            terminal = actor.normalize(np.stack([latest[s] for s in ended]))
             for row, s in enumerate(ended):
                 data[s].observations.append(terminal[row])
-                episodes[s] = data[s].episode(episodes[s], obs_space, self.env.single_action_space)
+                episodes[s] = data[s].episode(
+                    episodes[s], actor.observation_space, self.env.single_action_space
+                )
                 self._make_on_episode_callback("on_episode_end", s, episodes)
                 ep = episodes[s]
                 done_episodes.append(ep.to_numpy() if self.episodes_to_numpy else ep)
@@ -430,23 +378,3 @@ def _overrides_on_episode_step(callbacks, config) -> bool:
         for c in objects
         if c is not None
     )
-
-
-_BATCHED_ENV_TO_MODULE = (
-    BatchMeanStdFilter,
-    AddObservationsFromEpisodesToBatch,
-    AddTimeDimToBatchAndZeroPad,
-    AddStatesFromEpisodesToBatch,
-    AgentToModuleMapping,
-    BatchIndividualItems,
-    NumpyToTensor,
-)
-_BATCHED_MODULE_TO_ENV = (
-    GetActions,
-    TensorToNumpy,
-    UnBatchToIndividualItems,
-    ModuleToAgentUnmapping,
-    RemoveSingleTsTimeRankFromBatch,
-    BatchNormalizeAndClipActions,
-    ListifyDataForVectorEnv,
-)

@@ -16,8 +16,11 @@ shown equal to it on a fixed batch, loss and gradients, in ``tests/test_learner.
 per-minibatch metrics are the ones the reports read (policy and value loss, explained
 variance, entropy), logged as one dict of detached tensors; and instead of the ``isfinite``
 scans, the loss is checked once per minibatch: a non-finite loss raises a
-:class:`NonFiniteLossError` naming the module, the term and the training iteration, the
+:class:`NonFiniteLossError` naming the module, the term and the learner update, the
 moment it happens (RLlib would set the gradients to zero, or skip the step, and go on).
+The one non-finite loss that is not an error is a minibatch of masked rows only (the
+bootstrap rows PPO adds per episode, in minibatches of a row or two): 0/0 in RLlib's loss,
+whose gradients its learner sets to zero; zero gradients here too, so the same numbers.
 
 Anything else (a KL term, another distribution, learning-rate schedules, gradient scalers)
 goes to RLlib's implementation unchanged.
@@ -104,7 +107,12 @@ class MRPOTorchLearner(PPOTorchLearner):
         entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
         total = mean(-surrogate + config.vf_loss_coeff * vf_loss_clipped - entropy_coeff * entropy)
 
-        if not torch.isfinite(total):
+        if mask is not None and not valid:
+            # A minibatch of masked rows only (the bootstrap rows; minibatches of a row or
+            # two): no data, no gradient. RLlib's loss is 0/0 there and its learner zeroes
+            # the NaN gradients before the optimiser step: the same zero gradients here.
+            total = 0.0 * (fwd_out[Columns.ACTION_DIST_INPUTS].sum() + values.sum())
+        elif not torch.isfinite(total):
             self._raise_non_finite(module_id, surrogate, vf_loss, entropy, mean)
         with torch.no_grad():
             vf_mean = mean(vf_loss_clipped)
