@@ -207,7 +207,9 @@ def test_batched_core_gives_the_pipelines_returns(run_dir, deterministic, monkey
     policy = load_policy(os.path.join(run_dir, "checkpoint_000001"))
     envs = [policy.make_env() for _ in range(4)]
     space, action_space = envs[0].observation_space, envs[0].action_space
-    assert acting.BatchActor.applies(policy.module, policy.env_to_module, policy.module_to_env, space, action_space)
+    assert acting.BatchActor.applies(
+        policy.module, policy.env_to_module, policy.module_to_env, space, action_space
+    )
     params = {"force_mag": 10.0, "pole_length": 0.3, "pole_mass": 0.2}
     try:
         batched = rollout_point(policy, envs, params, 3, 7, deterministic)
