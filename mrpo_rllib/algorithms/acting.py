@@ -17,6 +17,8 @@ pipelines as before.
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -37,8 +39,8 @@ from ray.rllib.connectors.module_to_env import (
     UnBatchToIndividualItems,
 )
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical, TorchDiagGaussian
 from ray.rllib.core.rl_module.torch import TorchRLModule
-from ray.rllib.utils.numpy import convert_to_numpy
 
 from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter, BatchNormalizeAndClipActions
 
@@ -115,13 +117,49 @@ class BatchActor:
             out = module._forward_inference(batch)
             dist_cls = module.get_inference_action_dist_cls()
         with torch.no_grad():
-            dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
-            if not explore:
-                dist = dist.to_deterministic()
-            actions = dist.sample()
-            extra = {key: v for key, v in out.items() if isinstance(v, torch.Tensor)}
-            extra[Columns.ACTION_LOGP] = dist.logp(actions)  # as GetActions, explore or not
-        extra, actions = convert_to_numpy((extra, actions))
+            drawn = sample_with_logp(dist_cls, out[Columns.ACTION_DIST_INPUTS]) if explore else None
+            if drawn is None:  # RLlib's distribution objects (deterministic, other classes)
+                dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+                if not explore:
+                    dist = dist.to_deterministic()
+                actions = dist.sample()
+                drawn = actions, dist.logp(actions)  # as GetActions, explore or not
+            actions, logp = drawn
+            extra = {key: _to_numpy(v) for key, v in out.items() if isinstance(v, torch.Tensor)}
+            extra[Columns.ACTION_LOGP] = _to_numpy(logp)
+            actions = _to_numpy(actions)
         if self.box_actions and self.unsquash is not None:
             return actions, self.unsquash.actions_for_env(actions), extra
         return actions, actions, extra
+
+
+def sample_with_logp(dist_cls, dist_inputs: torch.Tensor):
+    """``(actions, log π(actions))`` drawn as RLlib's ``TorchDiagGaussian``/``TorchCategorical``
+    draw them — ``torch.normal(loc, scale)``, ``torch.multinomial(softmax(normalised
+    logits), 1, True)``: the same calls on torch's random stream, so the same actions —
+    without building distribution objects; None for any other class."""
+    if issubclass(dist_cls, TorchDiagGaussian):
+        loc, log_std = dist_inputs.chunk(2, dim=-1)
+        scale = log_std.exp()
+        actions = torch.normal(loc, scale)
+        # torch.distributions.Normal.log_prob, summed over the action dimensions
+        var = scale**2
+        log_scale = scale.log()
+        logp = -((actions - loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
+        return actions, logp.sum(-1)
+    if issubclass(dist_cls, TorchCategorical):
+        logits = dist_inputs - dist_inputs.logsumexp(dim=-1, keepdim=True)
+        probs = torch.softmax(logits, dim=-1)
+        actions = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, True).T.reshape(probs.shape[:-1])
+        return actions, logits.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    return None
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    """As RLlib's ``convert_to_numpy`` (``reduce_type``): int64 -> int32, float64 -> float32."""
+    a = t.detach().cpu().numpy()
+    if a.dtype == np.float64:
+        return a.astype(np.float32)
+    if a.dtype == np.int64:
+        return a.astype(np.int32)
+    return a
