@@ -156,6 +156,72 @@ def _worker_sb3(task: str, ckpt: str) -> None:
     run.close()
 
 
+def _worker_minibatch(task: str, ckpt: str) -> None:
+    """Learner cost per minibatch on an early iteration's small minibatches (a fresh policy:
+    100 short episodes, 320 minibatches of a few rows), where per-minibatch overhead, not
+    arithmetic, decides: RLlib's PPOTorchLearner, ours, and a bare loop (module forward, PPO
+    loss, backward, gradient clip, Adam: no framework) on the same minibatches."""
+    import torch
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+
+    from mrpo_rllib.algorithms.learner import MRPOTorchLearner, logp_and_entropy
+
+    algos = {name: _config(task, M).training(learner_class=cls).build_algo() for name, cls in
+             (("rllib", PPOTorchLearner), ("ours", MRPOTorchLearner))}  # fmt: skip
+    episodes, _ = algos["ours"]._sample_episodes(M)
+    kwargs = algos["ours"]._minibatching(episodes)
+    steps = kwargs["num_total_minibatches"]
+    learner = algos["ours"].learner_group._learner
+    module = learner.module["default_policy"]
+    batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes)[
+        "default_policy"
+    ]
+    batch = {
+        k: torch.as_tensor(v)
+        for k, v in batch.items()
+        if k in ("obs", "actions", "action_logp", "advantages", "value_targets")
+    }
+    rows, size = len(batch["obs"]), kwargs["minibatch_size"]
+    opt = torch.optim.Adam(module.parameters(), lr=3e-4)
+    dist_cls = module.get_train_action_dist_cls()
+
+    def bare() -> None:
+        for i in range(steps):
+            start = (i * size) % max(rows - size, 1)
+            mb = {k: v[start : start + size] for k, v in batch.items()}
+            out = module._forward_train(mb)
+            logp, _ = logp_and_entropy(dist_cls, out["action_dist_inputs"], mb["actions"])
+            ratio = torch.exp(logp - mb["action_logp"])
+            surrogate = torch.min(mb["advantages"] * ratio, mb["advantages"] * torch.clamp(ratio, 0.8, 1.2))
+            values = module.compute_values(mb)
+            loss = (-surrogate + 0.5 * (values - mb["value_targets"]) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 0.5)
+            opt.step()
+
+    contenders = {
+        name: (lambda a=a: a.learner_group.update(episodes=episodes, timesteps={}, **kwargs))
+        for name, a in algos.items()
+    }
+    contenders["bare"] = bare
+    times: dict = {name: [] for name in contenders}
+    for f in contenders.values():
+        f()  # warm-up
+    for _ in range(5):
+        for name, f in contenders.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    _ready()
+    _reply(
+        {name: 1e3 * min(t) / steps for name, t in times.items()}
+        | {"rows_per_minibatch": size, "minibatches": steps}
+    )
+    for a in algos.values():
+        a.stop()
+
+
 _SB3_NAMES = {
     "encoder.actor_encoder.net.mlp.0.weight": "mlp_extractor.policy_net.0.weight",
     "encoder.actor_encoder.net.mlp.0.bias": "mlp_extractor.policy_net.0.bias",
@@ -257,7 +323,7 @@ def _per_step(iters: list[dict]) -> dict:
         "gradient_steps_per_iteration": [i["gradient_steps"] for i in iters],
     }
     env = [i.get("env_step_s") for i in iters]
-    if all(e is not None for e in env):
+    if all(e is not None and e == e for e in env):  # measured by this code (not NaN)
         out["env_us_per_step"] = (
             1e6 * sum(e * i["env_steps"] for e, i in zip(env, iters, strict=True)) / steps
         )
@@ -312,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["worker"]:
         kind, task, ckpt = argv[1:4]
-        (_worker_ours if kind == "ours" else _worker_sb3)(task, ckpt)
+        {"ours": _worker_ours, "sb3": _worker_sb3, "minibatch": _worker_minibatch}[kind](task, ckpt)
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", nargs="+", default=["CartPole", "Hopper"])
@@ -321,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=os.path.join(ROOT, "results", "bench_cache"))
     p.add_argument("--out", default=os.path.join(ROOT, "results", "steady.json"))
     p.add_argument("--no-sb3", action="store_true")
+    p.add_argument("--no-minibatch", action="store_true", help="skip the learner-per-minibatch figure")
     p.add_argument("--threads", type=int, default=1, help="torch threads per contender (a Tune trial's: 1)")
     p.add_argument(
         "--train-steps",
@@ -355,6 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if ref_code:
             _git("worktree", "remove", "--force", ref_code)
+    if not args.no_minibatch:
+        c = Contender("minibatch", "minibatch", args.tasks[-1], "-", ROOT, log_dir, args.threads)
+        report["learner_ms_per_minibatch"] = mb = c._read()
+        c.close()
+        print(
+            f"\nlearner, ms per minibatch ({args.tasks[-1]}, early iteration, {mb['rows_per_minibatch']} rows, "
+            f"best of 5): RLlib {mb['rllib']:.2f}, ours {mb['ours']:.2f}, bare forward/backward/Adam {mb['bare']:.2f}"
+        )
     report["load_avg_end"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
