@@ -28,6 +28,7 @@ def _owners():
             "running_stat": stat,
             "episode": episode,
             "learner": learner,
+            "module": runner.module,
         }
         return owners, runner
     except Exception:

@@ -14,7 +14,8 @@ Each entry: (what owns it, member names, how the test reaches it):
 - ``"filter"``: an attribute of the built observation filter connector;
 - ``"running_stat"``: an attribute of the filter's ``RunningStat``;
 - ``"episode"``: an attribute of a ``SingleAgentEpisode`` after its reset;
-- ``"learner"``: an attribute of a built ``MRPOTorchLearner`` instance.
+- ``"learner"``: an attribute of a built ``MRPOTorchLearner`` instance;
+- ``"module"``: an attribute of the env runner's RLModule.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ PRIVATE_MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
     # ray.rllib.env.single_agent_episode.SingleAgentEpisode: the batched loop builds each
     # episode once at its end and carries over the start time of the one the callbacks saw
     "SingleAgentEpisode timing": ("episode", ("_start_time", "_last_step_time")),
+    # ray.rllib.core.rl_module.torch.TorchRLModule: BatchActor calls the forward passes
+    # without RLlib's eval/train switch around every call (the module stays in eval mode)
+    "TorchRLModule forward passes": ("module", ("_forward_exploration", "_forward_inference")),
     # ray.rllib.core.learner.torch.torch_learner.TorchLearner: MRPOTorchLearner.apply_gradients
     "TorchLearner state": (
         "learner",
