@@ -19,7 +19,8 @@ def _owners():
         stat = filt._filters[None].running_stats
         episode = SingleAgentEpisode()
         episode.add_env_reset(observation=0)
-        learner = MRPOTorchLearner(config=config)
+        spaces = {"default_policy": (runner.env.single_observation_space, runner.env.single_action_space)}
+        learner = MRPOTorchLearner(config=config, module_spec=config.get_multi_rl_module_spec(spaces=spaces))
         learner.build()
         owners = {
             "class": SingleAgentEnvRunner,
