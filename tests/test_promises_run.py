@@ -1,4 +1,4 @@
-"""A real two-seed sweep, read back from its files: the seed axis and a ``training:`` key reach
+"""A real two-seed sweep (conftest's cartpole_sweep), read back from its files: the seed axis and a ``training:`` key reach
 each trial (its ``params.json`` and its ledger), and ``mrpo evaluate``'s deterministic mode
 is the argmax rollout, computed here by hand from the checkpoint, while sampled actions give
 other returns. Mutants: tools/mutants.py ``variant-seed``, ``variant-applied-seed``,
@@ -15,28 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps import run_experiment
-
-SEEDS = (3, 5)
+SEEDS = (0, 3)  # conftest's cartpole_sweep, shared with test_evaluate.py
 LR = 0.0007
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(ray_local, tmp_path_factory):
-    return run_experiment(
-        tmp_path_factory.mktemp("promises"),
-        "promises",
-        task="CartPole",
-        algorithms=["dr"],
-        seeds=list(SEEDS),
-        budget={"iterations": 1},
-        checkpoint_every=1,
-        training={"num_epochs": 2, "num_minibatches": 2, "lr": LR},
-    )
+def sweep_dir(cartpole_sweep):
+    return cartpole_sweep
 
 
 def _trial(sweep_dir, seed):
-    return os.path.join(sweep_dir, f"dr__CartPole__kappanone__seed{seed}")
+    return os.path.join(sweep_dir, f"mrpo__CartPole__kappa0.5-2__seed{seed}")
 
 
 def test_each_trial_runs_with_its_own_seed_and_the_files_training_keys(sweep_dir):
@@ -52,9 +41,9 @@ def test_each_trial_runs_with_its_own_seed_and_the_files_training_keys(sweep_dir
         # params.json holds classes as their repr, which are left to their defaults here)
         plain = {k: v for k, v in params.items() if not (isinstance(v, str) and v.startswith("<"))}
         config = MRPOConfig().update_from_dict(plain)
-        assert (config.seed, config.lr, config.num_epochs, config.selection) == (seed, LR, 2, "dr")
+        assert (config.seed, config.lr, config.num_epochs, config.selection) == (seed, LR, 2, "mrpo")
         ledgers[seed] = pd.read_csv(os.path.join(_trial(sweep_dir, seed), "episodes.csv"))
-        assert len(ledgers[seed]) == 8
+        assert len(ledgers[seed]) == 2 * 8
     # the seeds drew different environments
     columns = ["force_mag", "pole_length", "pole_mass"]
     a, b = (ledgers[s][columns].to_numpy() for s in SEEDS)

@@ -696,7 +696,7 @@ EVAL_MODE_MUTANTS = (
         "mrpo_rllib/evaluate.py",
         '    deterministic: bool = True,\n) -> pd.DataFrame:\n    """Evaluate a checkpoint',
         '    deterministic: bool = False,\n) -> pd.DataFrame:\n    """Evaluate a checkpoint',
-        ("tests/test_promises_evaluate.py",),
+        ("tests/test_promises_run.py::test_deterministic_evaluation_is_the_argmax_rollout_and_sampling_differs",),
     ),
 )
 
@@ -707,7 +707,7 @@ LATER_MUTANTS = (
         "mrpo_rllib/evaluate.py",
         "explore = not deterministic",
         "explore = deterministic",
-        ("tests/test_promises_evaluate.py",),
+        ("tests/test_promises_run.py::test_deterministic_evaluation_is_the_argmax_rollout_and_sampling_differs",),
         later="edits rollout_point, which is being rewritten in /work/main",
     ),
 )
