@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import datetime
 import fnmatch
 import glob
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -568,7 +570,7 @@ def env_limit_mutants() -> list[Mutant]:
                 seg = ast.get_source_segment(text, node)
                 if _number(c) == 0:
                     NOT_GENERATED.append(
-                        (f"limit-{stem}-`{seg}`", "a sign test (±1 alive bonus): no step to move")
+                        (f"limit-{stem}-{seg}", "a sign test (the ±1 alive bonus): no step to move")
                     )
                     continue
                 assert _once(text, seg), seg
@@ -696,7 +698,9 @@ EVAL_MODE_MUTANTS = (
         "mrpo_rllib/evaluate.py",
         '    deterministic: bool = True,\n) -> pd.DataFrame:\n    """Evaluate a checkpoint',
         '    deterministic: bool = False,\n) -> pd.DataFrame:\n    """Evaluate a checkpoint',
-        ("tests/test_promises_run.py::test_deterministic_evaluation_is_the_argmax_rollout_and_sampling_differs",),
+        (
+            "tests/test_promises_run.py::test_deterministic_evaluation_is_the_argmax_rollout_and_sampling_differs",
+        ),
     ),
 )
 
@@ -707,7 +711,9 @@ LATER_MUTANTS = (
         "mrpo_rllib/evaluate.py",
         "explore = not deterministic",
         "explore = deterministic",
-        ("tests/test_promises_run.py::test_deterministic_evaluation_is_the_argmax_rollout_and_sampling_differs",),
+        (
+            "tests/test_promises_run.py::test_deterministic_evaluation_is_the_argmax_rollout_and_sampling_differs",
+        ),
         later="edits rollout_point, which is being rewritten in /work/main",
     ),
 )
@@ -833,7 +839,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the mutants and exit")
     p.add_argument("--timeout", type=float, default=900, help="seconds per mutant's tests (default 900)")
     p.add_argument("--markdown", default=None, help="write the results as a markdown table here")
+    p.add_argument(
+        "--drop-tests",
+        nargs="*",
+        default=(),
+        metavar="PATTERN",
+        help="run without the test files matching these patterns (which tests kill what: no --markdown)",
+    )
+    p.add_argument("--keep-tests", nargs="*", default=(), metavar="PATTERN", help="run only these test files")
+    p.add_argument(
+        "--tests", default="", help="run these pytest arguments instead, one quoted string (no --markdown)"
+    )
     args = p.parse_args(argv)
+    if args.drop_tests or args.keep_tests or args.tests:
+        if args.markdown:
+            p.error("--drop-tests/--keep-tests change the guarding tests: not with --markdown")
     chosen = [
         m
         for m in MUTANTS
@@ -850,6 +870,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for m in chosen:
+        if args.tests:
+            m = dataclasses.replace(m, tests=tuple(shlex.split(args.tests)))
+        elif args.drop_tests or args.keep_tests:
+            files = [t for t in m.tests if t.startswith("tests/")]
+            keep = [
+                t
+                for t in files
+                if not any(fnmatch.fnmatchcase(t, pat) for pat in args.drop_tests)
+                and (not args.keep_tests or any(fnmatch.fnmatchcase(t, pat) for pat in args.keep_tests))
+            ]
+            if not keep:
+                print(f"{m.id:<40} {'no tests':<12}", flush=True)
+                continue
+            options = [t for t in m.tests if not t.startswith("tests/")]
+            m = dataclasses.replace(m, tests=(*keep, *options))
         outcome, seconds, tail = run(m, timeout=args.timeout)
         print(
             f"{m.id:<40} {outcome:<12} {seconds:6.0f} s  {tail.splitlines()[-1] if tail else ''}", flush=True
