@@ -11,24 +11,15 @@ import pytest
 from mrpo_rllib.cli import main
 from mrpo_rllib.evaluate import evaluate, evaluate_points, grid_points, load_policy
 from mrpo_rllib.runs import resolve_checkpoint
-from sweeps import run_experiment
 
 TRIAL = "mrpo__CartPole__kappa0.5-2__seed0"
 
 
 @pytest.fixture(scope="module")
-def run_dir(ray_local, tmp_path_factory):
-    """A real run: two iterations, a checkpoint after each (checkpoint_000000, _000001)."""
-    exp = run_experiment(
-        tmp_path_factory.mktemp("eval_runs"),
-        "evalrun",
-        task="CartPole",
-        algorithms=["mrpo"],
-        seeds=[0],
-        budget={"iterations": 2},
-        checkpoint_every=1,
-    )
-    return os.path.join(exp, TRIAL)
+def run_dir(cartpole_sweep):
+    """A real run (conftest's cartpole_sweep, seed 0): two iterations, a checkpoint after each
+    (checkpoint_000000, _000001)."""
+    return os.path.join(cartpole_sweep, TRIAL)
 
 
 # -- grids (no Ray) ---------------------------------------------------------------------------
