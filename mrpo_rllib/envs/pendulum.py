@@ -96,7 +96,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from mrpo_rllib.envs.base import ParamsArg, RandomizeArg, RandomizedEnv
+from mrpo_rllib.envs.base import RENDER_MODES, ParamsArg, RandomizeArg, RandomizedEnv, pybullet_frame
 
 TIMESTEP = 0.0165  # SingleRobotEmptyScene, frame_skip 1
 GRAVITY = 9.8
@@ -117,6 +117,11 @@ NOMINAL_TIP_HEIGHT = 1.2  # Roboschool's upright h for 0.6 m + 0.6 m poles
 ROBOSCHOOL_END_HEIGHT = 1.0  # the episode ends at h <= 1
 ROBOSCHOOL_TARGET_HEIGHT = 2.0  # dist_penalty aims at h = 2
 TARGET_ABOVE_TIP = ROBOSCHOOL_TARGET_HEIGHT - NOMINAL_TIP_HEIGHT
+
+# render_mode="rgb_array": a fixed camera, side on, that frames the slider's ±1 m and the
+# longest poles (IP 2 m, IDP 2 × 1.1 m) at the same scale for every geometry
+CAMERA_TARGET = (0.0, 0.0, 0.8)
+CAMERA_DISTANCE = 3.2
 
 
 @dataclass(frozen=True)
@@ -229,10 +234,16 @@ class PendulumEnv(RandomizedEnv):
     """A Roboschool pendulum whose geometry (or the parameters chosen with ``randomize``)
     is resampled at every reset."""
 
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 1.0 / TIMESTEP}
+
     def __init__(
-        self, task: str = "InvertedPendulum", params: ParamsArg = None, randomize: RandomizeArg = None
+        self,
+        task: str = "InvertedPendulum",
+        params: ParamsArg = None,
+        randomize: RandomizeArg = None,
+        render_mode: str | None = None,
     ):
-        super().__init__(task, params, randomize)
+        super().__init__(task, params, randomize, render_mode)
         if self.task.name not in PENDULA:
             raise ValueError(f"PendulumEnv implements {list(PENDULA)}, not {self.task.name!r}")
         self.pendulum = PENDULA[self.task.name]
@@ -476,6 +487,10 @@ class PendulumEnv(RandomizedEnv):
             ],
             dtype=np.float32,
         )
+
+    def _render_frame(self) -> np.ndarray:
+        """The loaded bodies (the episode's geometry) from :data:`CAMERA_TARGET`, side on."""
+        return pybullet_frame(self._cid, CAMERA_TARGET, CAMERA_DISTANCE)
 
     def close(self):
         self._finalizer()
