@@ -61,6 +61,13 @@ geometry (the pole's centre of mass, IDP's upper hinge) cannot be changed in pla
 ``loadMJCF`` itself (~0.5 ms: the importer, TinyRenderer's meshes of the capsules and the
 client's copy of the body's info).
 
+Speed (``benchmarks/bench_envs.py``, 2026-12-07, 2 cores shared with another benchmark, load
+average 1.5–2; random-policy episodes of ~35 steps): InvertedPendulum 23–27 k → 34–35 k
+steps/s, InvertedDoublePendulum 15–18 k → 20–24 k; ``env_vs_raw`` 0.81–0.97 → 1.06–1.42 (IP),
+0.72–0.74 → 1.08–1.18 (IDP), above 1 because the harness's raw loop still rebuilds the world
+every episode; against the project's raw targets (57 k, 46 k steps/s) 0.60–0.62 (IP) and
+0.43–0.52 (IDP), short of 0.8 by what ``loadMJCF`` costs (docs/benchmarks.md).
+
 Unlike Roboschool, a reset does not ``restoreState`` a state saved after loading: with the
 geometry changing at nearly every reset, ``saveState`` (which serialises the world, about
 0.9 ms, a third of a rebuild) would be paid at every reset for nothing. The state of these
