@@ -30,13 +30,13 @@ help: ## list the targets
 	@echo "  variables: TASK=$(TASK) ALGO=$(ALGO) SEEDS='$(SEEDS)' ITERS=$(ITERS) EPISODES=$(EPISODES) OUT=$(OUT) CONFIG=$(CONFIG)"
 	@echo "             STORAGE=$(STORAGE) RUNS=$(RUNS) BENCH=$(BENCH); RAY_ADDRESS=http://... submits make tune as a Ray job"
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-extras.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements.txt -r requirements-extras.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed ## create .venv with the pinned requirements and the package (editable)
+install: $(VENV)/.installed ## create .venv with the pinned requirements, the extras (video, tracking) and the package
 
 $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
 	$(BIN)/pip install -q -r requirements-bench.txt

@@ -96,7 +96,9 @@ def _cmd_train(args) -> int:
 def _submit_job(args) -> int:
     from mrpo_rllib.jobs import submit_sweep
 
-    return submit_sweep(args.file, overrides=args.set, storage=args.storage, resume=args.resume)
+    return submit_sweep(
+        args.file, overrides=args.set, storage=args.storage, resume=args.resume, loggers=args.logger
+    )
 
 
 def _cmd_tune(args) -> int:
@@ -107,11 +109,24 @@ def _cmd_tune(args) -> int:
     if address.startswith(("http://", "https://")) and not args.dry_run:
         return _submit_job(args)  # a cluster's dashboard: run the sweep there as a Ray job
     exp = load_experiment(args.file, args.set)
+    if args.logger and not args.dry_run:
+        from mrpo_rllib.tracking import check_loggers
+
+        try:
+            check_loggers(args.logger)
+        except ModuleNotFoundError as e:
+            print(f"mrpo tune: error: {e}", file=sys.stderr)
+            return 2
     if args.dry_run:
         print(trial_table(exp))
         return 0
     results = run_sweep(
-        exp, args.storage or DEFAULT_STORAGE, resume=args.resume, verbose=args.verbose, argv=args.argv
+        exp,
+        args.storage or DEFAULT_STORAGE,
+        resume=args.resume,
+        verbose=args.verbose,
+        loggers=args.logger,
+        argv=args.argv,
     )
     return 1 if any(r.error is not None for r in results) else 0
 
@@ -130,9 +145,23 @@ def _bench(bench_args: list[str]) -> int:
     return bench.main(bench_args)
 
 
+def _require_video(command: str) -> bool:
+    """True when the video extra is installed; else prints the error naming it."""
+    from mrpo_rllib.video import require_video
+
+    try:
+        require_video()
+    except ModuleNotFoundError as e:
+        print(f"mrpo {command}: error: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_evaluate(args) -> int:
     from mrpo_rllib.evaluate import evaluate
 
+    if args.video and not _require_video("evaluate"):  # before the evaluation, not after it
+        return 2
     try:
         df = evaluate(
             args.checkpoint,
@@ -150,6 +179,13 @@ def _cmd_evaluate(args) -> int:
     if args.out:
         df.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
+    if args.video:
+        from mrpo_rllib.video import film_evaluation
+
+        for path in film_evaluation(
+            args.checkpoint, df, args.video, args.video_points, args.seed, not args.stochastic
+        ):
+            print(f"wrote {path}")
     return 0
 
 
@@ -157,6 +193,10 @@ def _cmd_worst_case(args) -> int:
     from mrpo_rllib.evaluate import checkpoint_task
     from mrpo_rllib.worst_case import describe, search_worst_case
 
+    if args.video and args.compare_samplers:
+        raise ValueError("--video films one search's worst point; it does not go with --compare-samplers")
+    if args.video and not _require_video("worst-case"):
+        return 2
     try:
         task = checkpoint_task(args.checkpoint)
     except FileNotFoundError as e:
@@ -187,6 +227,10 @@ def _cmd_worst_case(args) -> int:
     )
     print(describe(result))
     print(f"wrote {out}/ (worst_case.json, trials.csv, best_so_far.png)")
+    if args.video:
+        from mrpo_rllib.video import film_worst_case
+
+        print(f"wrote {film_worst_case(args.checkpoint, result, args.video)} (worst point | nominal point)")
     return 0
 
 
@@ -264,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the trial table without running")
     p.add_argument("--resume", action="store_true", help="require an existing sweep to resume")
     p.add_argument("--verbose", action="store_true", help="Tune's per-trial configuration and results too")
+    p.add_argument(
+        "--logger",
+        action="append",
+        default=[],
+        choices=("mlflow", "wandb"),
+        help="also track each trial in MLflow (<storage>/mlruns) or W&B (offline); repeatable",
+    )
     _add_set(p)
     p.set_defaults(func=_cmd_tune)
 
@@ -279,6 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: deterministic)")
     p.add_argument("--out", default=None, help="also write the table to this CSV file")
+    p.add_argument(
+        "--video",
+        default=None,
+        metavar="DIR",
+        help="also film episodes into DIR (MP4; needs the [video] extra)",
+    )
+    p.add_argument(
+        "--video-points",
+        choices=("worst", "nominal", "all"),
+        default="worst",
+        help="with --video: the grid point of lowest mean return (default), the nominal point, or every point",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("worst-case", help="search a checkpoint's worst environment (Ray Tune + Optuna)")
@@ -308,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every sampler with these search seeds and compare them (docs/worst_case.md)",
     )
     p.add_argument("--out", default=None, help="output dir (default results/worst_case/<task>_<range>_...)")
+    p.add_argument(
+        "--video",
+        default=None,
+        metavar="DIR",
+        help="also film the worst point found and the nominal one, side by side, into DIR (MP4)",
+    )
     p.set_defaults(func=_cmd_worst_case)
 
     p = sub.add_parser("report", help="Table 2, Figures 1-3 and a monotonicity audit from a tree of runs")

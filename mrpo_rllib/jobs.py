@@ -27,11 +27,19 @@ EXCLUDES = [".venv", "results", ".git", "**/__pycache__", ".pytest_cache", ".ruf
 AGENT_WAIT_S = 120  # how long to wait for a freshly started head's job agent
 
 
-def job_entrypoint(file: str, overrides: list[str] | None, storage: str | None, resume: bool) -> str:
+def job_entrypoint(
+    file: str,
+    overrides: list[str] | None,
+    storage: str | None,
+    resume: bool,
+    loggers: list[str] | None = None,
+) -> str:
     """The job's command: :func:`job_main` run from the uploaded working directory."""
     argv = ["python", "-m", "mrpo_rllib.jobs", file]
     for item in overrides or []:
         argv += ["--set", item]
+    for name in loggers or []:
+        argv += ["--logger", name]
     if storage:
         argv += ["--storage", storage]
     if resume:
@@ -44,6 +52,7 @@ def submit_sweep(
     overrides: list[str] | None = None,
     storage: str | None = None,
     resume: bool = False,
+    loggers: list[str] | None = None,
     address: str | None = None,
     working_dir: str = ".",
     echo=print,
@@ -72,7 +81,7 @@ def submit_sweep(
         try:
             client = JobSubmissionClient(address)
             job_id = client.submit_job(
-                entrypoint=job_entrypoint(file, overrides, storage, resume),
+                entrypoint=job_entrypoint(file, overrides, storage, resume, loggers),
                 runtime_env={"working_dir": working_dir, "excludes": EXCLUDES},
             )
             break
@@ -116,11 +125,13 @@ def job_main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--storage", required=True)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--logger", action="append", default=[])
     args = p.parse_args(argv)
     exp = load_experiment(args.file, args.set)
     os.chdir(tempfile.gettempdir())
     command = ["mrpo", "tune", args.file, *(f"--set={s}" for s in args.set)]
-    results = run_sweep(exp, args.storage, resume=args.resume, argv=command)
+    command += [f"--logger={name}" for name in args.logger]
+    results = run_sweep(exp, args.storage, resume=args.resume, loggers=args.logger, argv=command)
     return 1 if any(r.error is not None for r in results) else 0
 
 

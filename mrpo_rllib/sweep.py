@@ -224,6 +224,7 @@ def run_sweep(
     verbose: bool = False,
     per_iteration: bool = False,
     callbacks: list | tuple = (),
+    loggers: list | tuple = (),
     echo=print,
     argv: list[str] | None = None,
 ):
@@ -232,9 +233,13 @@ def run_sweep(
     Everything is validated (:meth:`Experiment.check`) before anything is written.
     ``per_iteration`` prints one line per iteration instead of Tune's progress table (what
     ``mrpo train`` shows); ``verbose`` adds Tune's per-trial configuration and result dumps.
-    ``callbacks``: further Tune callbacks for the driver.
+    ``callbacks``: further Tune callbacks for the driver. ``loggers``: experiment trackers,
+    ``"mlflow"`` and/or ``"wandb"`` (:mod:`mrpo_rllib.tracking`; offline by default).
     """
     exp.check(exp.name)
+    from mrpo_rllib.tracking import check_loggers, tracking_callbacks
+
+    loggers = check_loggers(loggers)  # a bad or missing one fails before anything is written
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, SyncConfig
 
@@ -249,6 +254,7 @@ def run_sweep(
     # Tune's classic console: our columns, no per-trial configuration tables unless asked.
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     callbacks = _loggers() + ([_iteration_printer()] if per_iteration else []) + list(callbacks)
+    callbacks += tracking_callbacks(loggers, exp, storage)
     verbosity = 3 if verbose else (0 if per_iteration else 1)
     with ray_session(dashboard=True, quiet=per_iteration and not verbose):
         if tune.Tuner.can_restore(exp_path):

@@ -9,7 +9,18 @@ and implements three hooks:
   reads what it needs by name, whichever subset is randomized. Called once per reset;
   families skip simulation calls for values that did not change;
 - ``_reset_model() -> obs``: start an episode (initial-state noise from ``self.np_random``);
-- ``_step_model(action) -> (obs, reward, terminated)``: one control step.
+- ``_step_model(action) -> (obs, reward, terminated)``: one control step;
+- ``_render_frame() -> H×W×3 uint8``: the current state as an image (``render_mode="rgb_array"``).
+
+Rendering (gymnasium's conventions): ``render_mode`` is ``None`` (the default: nothing is
+drawn, and a step does no rendering work at all) or ``"rgb_array"``, with which ``render()``
+returns a :data:`RENDER_HEIGHT` × :data:`RENDER_WIDTH` × 3 ``uint8`` image of the current
+state. ``metadata["render_fps"]`` is one frame per control step in real time (1/0.0165 s for
+the pybullet tasks, 1/0.02 s for CartPole). The pybullet tasks draw with pybullet's
+TinyRenderer (``getCameraImage(renderer=ER_TINY_RENDERER)``: offscreen, on the CPU, no
+display or GPU), from the bodies loaded for the episode, so the sampled geometry is what is
+drawn; CartPole draws its cart and pole with numpy
+(:func:`mrpo_rllib.envs.cartpole.draw_cartpole`).
 """
 
 from __future__ import annotations
@@ -19,11 +30,42 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import pybullet as pb
 
 from mrpo_rllib.envs.tasks import TaskSpec, check_value, get_task
 
 ParamsArg = str | Mapping[str, Any] | None
 RandomizeArg = Mapping[str, Any] | None
+
+RENDER_MODES = ("rgb_array",)
+RENDER_WIDTH, RENDER_HEIGHT = 320, 240  # multiples of 16: what video encoders want
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """``render_mode`` if it is ``None`` or one of :data:`RENDER_MODES`, else ``ValueError``."""
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode={render_mode!r}: expected None or one of {list(RENDER_MODES)}")
+    return render_mode
+
+
+def pybullet_frame(
+    cid: int,
+    target: tuple[float, float, float],
+    distance: float,
+    yaw: float = 0.0,
+    pitch: float = 0.0,
+    width: int = RENDER_WIDTH,
+    height: int = RENDER_HEIGHT,
+) -> np.ndarray:
+    """A ``height`` × ``width`` × 3 uint8 image of pybullet client ``cid`` from a camera
+    ``distance`` m from ``target`` (yaw and pitch in degrees; yaw 0 looks along +y, so the
+    x–z plane the tasks move in is seen side on), by TinyRenderer (CPU, offscreen)."""
+    view = pb.computeViewMatrixFromYawPitchRoll(target, distance, yaw, pitch, 0, 2, physicsClientId=cid)
+    proj = pb.computeProjectionMatrixFOV(60, width / height, 0.05, 100.0, physicsClientId=cid)
+    _, _, rgba, _, _ = pb.getCameraImage(
+        width, height, view, proj, renderer=pb.ER_TINY_RENDERER, physicsClientId=cid
+    )
+    return np.ascontiguousarray(np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3])
 
 
 def resolve_param_ranges(task: str | TaskSpec, params: ParamsArg = None) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +134,16 @@ class RandomizedEnv(gym.Env):
     ``step`` is a dict name → float of the episode's randomized parameters.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 50}
 
-    def __init__(self, task: str | TaskSpec, params: ParamsArg = None, randomize: RandomizeArg = None):
+    def __init__(
+        self,
+        task: str | TaskSpec,
+        params: ParamsArg = None,
+        randomize: RandomizeArg = None,
+        render_mode: str | None = None,
+    ):
+        self.render_mode = check_render_mode(render_mode)
         spec = task if isinstance(task, TaskSpec) else get_task(task)
         self.task = spec if randomize is None else spec.randomizing(randomize)
         self.param_names = self.task.param_names
@@ -144,7 +193,20 @@ class RandomizedEnv(gym.Env):
         obs, reward, terminated = self._step_model(action)
         return obs, reward, terminated, False, {"env_params": dict(self._info)}
 
+    def render(self):
+        """The current state as an H×W×3 uint8 image (``render_mode="rgb_array"``); ``None``
+        with a warning when the env was made without a render mode (gymnasium's convention)."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                f"{self.task.name}: render() without a render mode; make the env with render_mode='rgb_array'"
+            )
+            return None
+        return self._render_frame()
+
     # -- hooks -----------------------------------------------------------------
+    def _render_frame(self) -> np.ndarray:
+        raise NotImplementedError
+
     def _apply_params(self, values: dict[str, float]) -> None:
         raise NotImplementedError
 

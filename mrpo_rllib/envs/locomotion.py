@@ -89,7 +89,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from mrpo_rllib.envs.base import ParamsArg, RandomizeArg, RandomizedEnv
+from mrpo_rllib.envs.base import RENDER_MODES, ParamsArg, RandomizeArg, RandomizedEnv, pybullet_frame
 
 TIMESTEP = 0.0165 / 4
 FRAME_SKIP = 4
@@ -105,6 +105,11 @@ WALK_TARGET_X, WALK_TARGET_Y = 1e3, 0.0
 OBS_CLIP = 5.0
 INIT_NOISE = 0.1
 DEFAULT_POWER_COEF = 100.0
+# render_mode="rgb_array": a camera side on, following the torso along x at a fixed height
+CAMERA_HEIGHT = 0.8
+CAMERA_DISTANCE = 3.0
+CAMERA_PITCH = -10.0
+ROBOT_RGBA = (0.85, 0.45, 0.15, 1.0)  # the MJCF gives no colours: white on the light floor
 
 
 @dataclass(frozen=True)
@@ -269,8 +274,16 @@ class LocomotionEnv(RandomizedEnv):
             (see :class:`mrpo_rllib.envs.base.RandomizedEnv`).
     """
 
-    def __init__(self, task: str = "Hopper", params: ParamsArg = None, randomize: RandomizeArg = None):
-        super().__init__(task, params, randomize)
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 1.0 / DT}
+
+    def __init__(
+        self,
+        task: str = "Hopper",
+        params: ParamsArg = None,
+        randomize: RandomizeArg = None,
+        render_mode: str | None = None,
+    ):
+        super().__init__(task, params, randomize, render_mode)
         if self.task.name not in ROBOTS:
             raise ValueError(
                 f"LocomotionEnv has no robot for task {self.task.name!r}; expected {list(ROBOTS)}"
@@ -280,6 +293,9 @@ class LocomotionEnv(RandomizedEnv):
         # disconnects once: at close(), or when the env is collected without close()
         self._disconnect = weakref.finalize(self, pb.disconnect, self._cid)
         self._load()
+        if self.render_mode is not None:  # colours only: nothing the physics reads
+            for link in [-1, *range(pb.getNumJoints(self._body, physicsClientId=self._cid))]:
+                pb.changeVisualShape(self._body, link, rgbaColor=ROBOT_RGBA, physicsClientId=self._cid)
         n = len(self._joints)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
         obs_dim = 8 + 2 * n + len(self._feet)
@@ -525,6 +541,11 @@ class LocomotionEnv(RandomizedEnv):
 
     def _calc_potential(self) -> float:
         return -math.hypot(WALK_TARGET_Y - self._y, WALK_TARGET_X - self._x) / DT
+
+    def _render_frame(self) -> np.ndarray:
+        """The robot side on, the camera following the torso along x."""
+        x = pb.getLinkState(self._body, self._torso, physicsClientId=self._cid)[0][0]
+        return pybullet_frame(self._cid, (x, 0.0, CAMERA_HEIGHT), CAMERA_DISTANCE, pitch=CAMERA_PITCH)
 
     def close(self):
         if self._cid is not None:

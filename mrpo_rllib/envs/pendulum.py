@@ -34,13 +34,39 @@ scales the mass and local inertia diagonal of the ``cart`` link, ``pole_mass`` t
 the ``pole`` link (IDP: ``pole`` and ``pole2``), on top of what Bullet built from the
 geometry: ``mass = m0(geometry)·scale``. They are applied with ``changeDynamics`` after
 a (re)load, so a geometry rebuild keeps them, and only when a scale differs from what the
-simulation holds (at scale 1 after a reload: no call at all). A geometry change writes the MJCF into this instance's private
-temporary directory (on ``/dev/shm`` when available) and reloads it with
-``resetSimulation`` (not ``removeBody``, which leaks), file caching off (pybullet caches
-MJCF files by path). An unchanged geometry is not reloaded. The static rail (and IDP's
-floor plane 3 m below) are left out of the file: like every geom there they have contype
-0, so they never touch anything, and loading them took a quarter to a half of a rebuild.
-The directory is removed by ``close()`` (or at garbage collection).
+simulation holds (at scale 1 after a reload: no call at all). A geometry change writes the
+MJCF into this instance's private temporary directory (on ``/dev/shm`` when available) and
+swaps the body: ``removeBody`` of the old one, ``loadMJCF`` of the new one, file caching
+off (pybullet caches MJCF files by path). ``removeBody`` leaves ~4 KB behind per body, so
+every :data:`RELOADS_PER_WORLD` (256) loads the world is rebuilt with ``resetSimulation``
+instead (and the physics settings set again): at most ~1 MB held, ~1 µs per reload. A
+rebuilt world cost ~0.25 ms of a ~1.1 ms reload (it allocates Bullet's collision pools
+anew); the swap gives trajectories bit for bit those of a new world (tested over
+600 episodes per task, across world rebuilds, and in ``tests/test_pendulum_reload.py``). An
+unchanged geometry is not reloaded. The static rail (and IDP's floor plane 3 m below) are
+left out of the file: like every geom there they have contype 0, so they never touch
+anything, and loading them took a quarter to a half of a rebuild. The directory is removed
+by ``close()`` (or at garbage collection).
+
+Why still a file (issue #19 item 4, measured 2026-12-07): building the bodies with
+``createCollisionShape``/``createMultiBody`` instead cannot keep the link names
+(``createMultiBody`` names links ``link1``, ``link2``, …; ``cart``, ``pole``, ``pole2`` are
+part of the interface and of the tests), is not faster when it builds the capsules (1.2 ms
+against 0.8 ms for ``resetSimulation`` + ``loadMJCF``: pybullet's TinyRenderer converts
+every shape to a mesh either way), and even with Bullet's exact masses, inertias and frames
+copied from the MJCF body (no shapes; joint limits by ``changeDynamics``) its trajectories
+differ from the first step (up to 1e-6 over 300 IP steps, 1e-3 on the chaotic IDP). The
+geometry (the pole's centre of mass, IDP's upper hinge) cannot be changed in place
+(``changeDynamics`` sets masses and inertias, not frames). What a reload still costs is
+``loadMJCF`` itself (~0.5 ms: the importer, TinyRenderer's meshes of the capsules and the
+client's copy of the body's info).
+
+Speed (``benchmarks/bench_envs.py``, 2026-12-07, 2 cores shared with another benchmark, load
+average 1.5–2; random-policy episodes of ~35 steps): InvertedPendulum 23–27 k → 34–35 k
+steps/s, InvertedDoublePendulum 15–18 k → 20–24 k; ``env_vs_raw`` 0.81–0.97 → 1.06–1.42 (IP),
+0.72–0.74 → 1.08–1.18 (IDP), above 1 because the harness's raw loop still rebuilds the world
+every episode; against the project's raw targets (57 k, 46 k steps/s) 0.60–0.62 (IP) and
+0.43–0.52 (IDP), short of 0.8 by what ``loadMJCF`` costs (docs/benchmarks.md).
 
 Unlike Roboschool, a reset does not ``restoreState`` a state saved after loading: with the
 geometry changing at nearly every reset, ``saveState`` (which serialises the world, about
@@ -77,7 +103,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from mrpo_rllib.envs.base import ParamsArg, RandomizeArg, RandomizedEnv
+from mrpo_rllib.envs.base import RENDER_MODES, ParamsArg, RandomizeArg, RandomizedEnv, pybullet_frame
 
 TIMESTEP = 0.0165  # SingleRobotEmptyScene, frame_skip 1
 GRAVITY = 9.8
@@ -89,12 +115,20 @@ LOAD_FLAGS = (  # robot_bases.MJCFBasedRobot with self_collision=True
     | pb.URDF_GOOGLEY_UNDEFINED_COLORS
 )
 INIT_NOISE = 0.1  # hinges start at uniform(-0.1, 0.1) rad
+# A geometry change removes the body and loads the new one; every this many loads the whole
+# world is rebuilt instead (resetSimulation), freeing what removeBody leaves (~4 KB a body).
+RELOADS_PER_WORLD = 256
 
 # IDP height terms (see the module docstring).
 NOMINAL_TIP_HEIGHT = 1.2  # Roboschool's upright h for 0.6 m + 0.6 m poles
 ROBOSCHOOL_END_HEIGHT = 1.0  # the episode ends at h <= 1
 ROBOSCHOOL_TARGET_HEIGHT = 2.0  # dist_penalty aims at h = 2
 TARGET_ABOVE_TIP = ROBOSCHOOL_TARGET_HEIGHT - NOMINAL_TIP_HEIGHT
+
+# render_mode="rgb_array": a fixed camera, side on, that frames the slider's ±1 m and the
+# longest poles (IP 2 m, IDP 2 × 1.1 m) at the same scale for every geometry
+CAMERA_TARGET = (0.0, 0.0, 0.8)
+CAMERA_DISTANCE = 3.2
 
 
 @dataclass(frozen=True)
@@ -207,10 +241,16 @@ class PendulumEnv(RandomizedEnv):
     """A Roboschool pendulum whose geometry (or the parameters chosen with ``randomize``)
     is resampled at every reset."""
 
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 1.0 / TIMESTEP}
+
     def __init__(
-        self, task: str = "InvertedPendulum", params: ParamsArg = None, randomize: RandomizeArg = None
+        self,
+        task: str = "InvertedPendulum",
+        params: ParamsArg = None,
+        randomize: RandomizeArg = None,
+        render_mode: str | None = None,
     ):
-        super().__init__(task, params, randomize)
+        super().__init__(task, params, randomize, render_mode)
         if self.task.name not in PENDULA:
             raise ValueError(f"PendulumEnv implements {list(PENDULA)}, not {self.task.name!r}")
         self.pendulum = PENDULA[self.task.name]
@@ -226,6 +266,7 @@ class PendulumEnv(RandomizedEnv):
         self._finalizer = weakref.finalize(self, _release, self._cid_box, self._tmpdir)
         self._gain = self.pendulum.gain
         self._geometry: tuple[float, ...] | None = None
+        self._loads_in_world = 0  # bodies loaded since the last resetSimulation
         self._half_l2 = self._target = self._end = 0.0
         self._theta = self._x2 = self._y2 = 0.0
         # mass scales Bullet holds (1 after every load) and the loaded (mass, inertia) per link
@@ -242,26 +283,27 @@ class PendulumEnv(RandomizedEnv):
         return self._template.format(**values)
 
     def _load(self, geometry: tuple[float, ...]) -> None:
-        """Write the MJCF of ``geometry`` and reload the world with it."""
+        """Write the MJCF of ``geometry`` and load it in place of the current body.
+
+        The old body is removed with ``removeBody``; every :data:`RELOADS_PER_WORLD` loads
+        (and at the first) the whole world is rebuilt with ``resetSimulation`` instead, which
+        frees what ``removeBody`` leaves behind (~4 KB per body).
+        """
         cid = self._cid
         with open(self._path, "w") as f:
             f.write(self._xml(geometry))
-        pb.resetSimulation(physicsClientId=cid)  # not removeBody, which leaks
-        pb.setPhysicsEngineParameter(
-            enableFileCaching=0,
-            deterministicOverlappingPairs=1,
-            fixedTimeStep=TIMESTEP,
-            numSolverIterations=SOLVER_ITERATIONS,
-            numSubSteps=1,
-            physicsClientId=cid,
-        )
-        pb.setGravity(0, 0, -GRAVITY, physicsClientId=cid)
-        pb.setDefaultContactERP(CONTACT_ERP, physicsClientId=cid)
+        if self._geometry is None or self._loads_in_world >= RELOADS_PER_WORLD:
+            self._new_world()
+        else:
+            pb.removeBody(self._body, physicsClientId=cid)
+        self._loads_in_world += 1
         bodies = pb.loadMJCF(self._path, flags=LOAD_FLAGS, physicsClientId=cid)
         if self._geometry is None:  # the same structure for every geometry: parse once
             self._index(bodies)
-        elif self._body not in bodies:
-            raise RuntimeError(f"reloaded {self.pendulum.xml} has bodies {bodies}, expected {self._body}")
+        elif len(bodies) != 1:
+            raise RuntimeError(f"reloaded {self.pendulum.xml} has bodies {bodies}, expected one")
+        else:
+            self._body = bodies[0]
         n = len(self._all_joints)
         pb.setJointMotorControlArray(  # every motor off, as robot_bases.addToScene
             self._body,
@@ -276,6 +318,22 @@ class PendulumEnv(RandomizedEnv):
         # Bullet built the masses from this geometry: unscaled, not read yet
         self._mass_scales = dict.fromkeys(self._mass_scales, 1.0)
         self._loaded_dynamics = None
+
+    def _new_world(self) -> None:
+        """An empty world with the scene's physics settings (``resetSimulation``)."""
+        cid = self._cid
+        pb.resetSimulation(physicsClientId=cid)
+        pb.setPhysicsEngineParameter(
+            enableFileCaching=0,
+            deterministicOverlappingPairs=1,
+            fixedTimeStep=TIMESTEP,
+            numSolverIterations=SOLVER_ITERATIONS,
+            numSubSteps=1,
+            physicsClientId=cid,
+        )
+        pb.setGravity(0, 0, -GRAVITY, physicsClientId=cid)
+        pb.setDefaultContactERP(CONTACT_ERP, physicsClientId=cid)
+        self._loads_in_world = 0
 
     def _index(self, bodies) -> None:
         cid = self._cid
@@ -436,6 +494,10 @@ class PendulumEnv(RandomizedEnv):
             ],
             dtype=np.float32,
         )
+
+    def _render_frame(self) -> np.ndarray:
+        """The loaded bodies (the episode's geometry) from :data:`CAMERA_TARGET`, side on."""
+        return pybullet_frame(self._cid, CAMERA_TARGET, CAMERA_DISTANCE)
 
     def close(self):
         self._finalizer()
