@@ -1,6 +1,7 @@
 """Every private RLlib member the project relies on still exists on the installed Ray
 (mrpo_rllib/algorithms/rllib_private.py): a Ray upgrade that renames one fails here, by name."""
 
+from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
@@ -30,6 +31,7 @@ def _owners():
             "episode": episode,
             "learner": learner,
             "module": runner.module,
+            "wandb": WandbLoggerCallback,
         }
         return owners, runner
     except Exception:

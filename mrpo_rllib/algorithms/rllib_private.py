@@ -15,7 +15,8 @@ Each entry: (what owns it, member names, how the test reaches it):
 - ``"running_stat"``: an attribute of the filter's ``RunningStat``;
 - ``"episode"``: an attribute of a ``SingleAgentEpisode`` after its reset;
 - ``"learner"``: an attribute of a built ``MRPOTorchLearner`` instance;
-- ``"module"``: an attribute of the env runner's RLModule.
+- ``"module"``: an attribute of the env runner's RLModule;
+- ``"wandb"``: an attribute of Tune's ``WandbLoggerCallback`` class.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ PRIVATE_MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
     # ray.rllib.core.rl_module.torch.TorchRLModule: BatchActor calls the forward passes
     # without RLlib's eval/train switch around every call (the module stays in eval mode)
     "TorchRLModule forward passes": ("module", ("_forward_exploration", "_forward_inference")),
+    # ray.air.integrations.wandb.WandbLoggerCallback: mrpo_rllib.tracking starts each trial's
+    # W&B run with the experiment file as its config
+    "WandbLoggerCallback methods": ("wandb", ("_start_logging_actor",)),
     # ray.rllib.core.learner.torch.torch_learner.TorchLearner: MRPOTorchLearner.apply_gradients
     "TorchLearner state": (
         "learner",
