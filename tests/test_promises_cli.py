@@ -119,16 +119,22 @@ def test_tune_flags_reach_the_sweep(tmp_path, monkeypatch, capsys):
     f = tmp_path / "t.yaml"
     f.write_text(GOOD)
     storage = str(tmp_path / "s")
-    assert main(["tune", str(f), "--storage", storage, "--resume", "--verbose", "--set", "seeds=[4, 6]"]) == 0
+    import mrpo_rllib.tracking
+
+    checked = Recorder()
+    monkeypatch.setattr(mrpo_rllib.tracking, "check_loggers", checked)
+    args = ["tune", str(f), "--storage", storage, "--resume", "--verbose", "--set", "seeds=[4, 6]"]
+    assert main([*args, "--logger", "mlflow", "--logger", "wandb"]) == 0
     (exp, got), kw = sweep.one
     assert (got, exp.seeds, kw["resume"], kw["verbose"]) == (storage, [4, 6], True, True)
+    assert kw["loggers"] == ["mlflow", "wandb"] and checked.one == ((["mlflow", "wandb"],), {})
     # --dry-run: the trial table, nothing run
     capsys.readouterr()
     assert main(["tune", str(f), "--storage", storage, "--dry-run", "--set", "seeds=[4, 6]"]) == 0
     assert len(sweep.calls) == 1
     out = capsys.readouterr().out
     assert "mrpo__CartPole__kappa0.5-2__seed4" in out and "mrpo__CartPole__kappa0.5-2__seed6" in out
-    assert set(_flags("tune")) == {"file", "storage", "dry_run", "resume", "verbose", "set"}
+    assert set(_flags("tune")) == {"file", "storage", "dry_run", "resume", "verbose", "set", "logger"}
 
 
 def test_tune_flags_reach_a_submitted_job(tmp_path, monkeypatch):
@@ -137,8 +143,26 @@ def test_tune_flags_reach_a_submitted_job(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:1")
     submit = Recorder(0)
     monkeypatch.setattr(mrpo_rllib.jobs, "submit_sweep", submit)
-    assert main(["tune", "f.yaml", "--storage", "s3://b/x", "--resume", "--set", "seeds=[4]"]) == 0
-    assert submit.one == (("f.yaml",), {"overrides": ["seeds=[4]"], "storage": "s3://b/x", "resume": True})
+    assert (
+        main(
+            [
+                "tune",
+                "f.yaml",
+                "--storage",
+                "s3://b/x",
+                "--resume",
+                "--set",
+                "seeds=[4]",
+                "--logger",
+                "mlflow",
+            ]
+        )
+        == 0
+    )
+    assert submit.one == (
+        ("f.yaml",),
+        {"overrides": ["seeds=[4]"], "storage": "s3://b/x", "resume": True, "loggers": ["mlflow"]},
+    )
 
 
 # -- mrpo evaluate ------------------------------------------------------------------------------
@@ -155,12 +179,26 @@ def _fake_evaluate():
 def test_evaluate_flags_reach_the_evaluation(tmp_path, monkeypatch, stochastic):
     """``--stochastic`` samples actions; without it they are deterministic (docs/cli.md)."""
     import mrpo_rllib.evaluate
+    import mrpo_rllib.video
 
     ev = _fake_evaluate()
     monkeypatch.setattr(mrpo_rllib.evaluate, "evaluate", ev)
+    film = Recorder([])
+    monkeypatch.setattr(mrpo_rllib.video, "film_evaluation", film)
+    monkeypatch.setattr(mrpo_rllib.video, "require_video", Recorder())
     csv = tmp_path / "e.csv"
     args = ["evaluate", "ck", "--grid", "train", "--points", "2", "--episodes", "4", "--seed", "9"]
-    assert main([*args, *(["--stochastic"] if stochastic else []), "--out", str(csv)]) == 0
+    video = ["--video", str(tmp_path / "v"), "--video-points", "nominal"]
+    assert main([*args, *(["--stochastic"] if stochastic else []), "--out", str(csv), *video]) == 0
+    (ck, df, directory, which, seed, deterministic), _ = film.one
+    assert (ck, directory, which, seed, deterministic) == (
+        "ck",
+        str(tmp_path / "v"),
+        "nominal",
+        9,
+        not stochastic,
+    )
+    assert df["return_mean"].tolist() == [1.0]
     assert ev.one == (
         ("ck",),
         {"grid": "train", "points": 2, "episodes": 4, "seed": 9, "deterministic": not stochastic},
@@ -174,6 +212,8 @@ def test_evaluate_flags_reach_the_evaluation(tmp_path, monkeypatch, stochastic):
         "seed",
         "stochastic",
         "out",
+        "video",
+        "video_points",
     }
 
 
@@ -196,10 +236,16 @@ def test_worst_case_flags_reach_the_search(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(mrpo_rllib.worst_case, "search_worst_case", search)
     monkeypatch.setattr(mrpo_rllib.worst_case, "compare_samplers", compare)
     monkeypatch.setattr(mrpo_rllib.worst_case, "describe", lambda r: "")
+    import mrpo_rllib.video
+
+    film = Recorder("clip.mp4")
+    monkeypatch.setattr(mrpo_rllib.video, "film_worst_case", film)
+    monkeypatch.setattr(mrpo_rllib.video, "require_video", Recorder())
     out = str(tmp_path / "wc")
     args = ["worst-case", "ck", "--range", "train", "--budget", "7", "--episodes", "2", "--seed", "3"]
     more = ["--sampler", "random", "--reeval-episodes", "11", "--grid-points", "4", "--task", "Hopper"]
-    assert main([*args, *more, "--out", out]) == 0
+    assert main([*args, *more, "--out", out, "--video", str(tmp_path / "v")]) == 0
+    assert film.one == (("ck", search.value, str(tmp_path / "v")), {})
     assert search.one == (
         ("ck",),
         {
@@ -222,7 +268,7 @@ def test_worst_case_flags_reach_the_search(tmp_path, monkeypatch, capsys):
     assert len(search.calls) == 1
     assert set(_flags("worst-case")) == {
         "checkpoint", "range", "budget", "episodes", "seed", "sampler", "reeval_episodes", "grid_points",
-        "task", "compare_samplers", "out",
+        "task", "compare_samplers", "out", "video",
     }  # fmt: skip
 
 
