@@ -17,8 +17,6 @@ pipelines as before.
 
 from __future__ import annotations
 
-import math
-
 import gymnasium as gym
 import numpy as np
 import torch
@@ -43,6 +41,7 @@ from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorica
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from mrpo_rllib.algorithms.connectors import BatchMeanStdFilter, BatchNormalizeAndClipActions
+from mrpo_rllib.algorithms.learner import categorical_logp, normal_logp, normalized_logits
 
 # The connector pieces whose work BatchActor does (the rest of RLlib's defaults only move
 # data between episodes, batches and tensors).
@@ -142,16 +141,12 @@ def sample_with_logp(dist_cls, dist_inputs: torch.Tensor):
         loc, log_std = dist_inputs.chunk(2, dim=-1)
         scale = log_std.exp()
         actions = torch.normal(loc, scale)
-        # torch.distributions.Normal.log_prob, summed over the action dimensions
-        var = scale**2
-        log_scale = scale.log()
-        logp = -((actions - loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
-        return actions, logp.sum(-1)
+        return actions, normal_logp(actions, loc, scale)
     if issubclass(dist_cls, TorchCategorical):
-        logits = dist_inputs - dist_inputs.logsumexp(dim=-1, keepdim=True)
+        logits = normalized_logits(dist_inputs)
         probs = torch.softmax(logits, dim=-1)
         actions = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, True).T.reshape(probs.shape[:-1])
-        return actions, logits.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return actions, categorical_logp(logits, actions)
     return None
 
 

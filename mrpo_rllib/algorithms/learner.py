@@ -47,6 +47,25 @@ class NonFiniteLossError(FloatingPointError):
     """A PPO loss term became NaN or infinite."""
 
 
+def normal_logp(actions: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``torch.distributions.Normal(loc, scale).log_prob(actions)`` summed over the action
+    dimensions, with Normal's operations in Normal's order (so the same floats)."""
+    var = scale**2
+    log_scale = scale.log()
+    logp = -((actions - loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
+    return logp.sum(-1)
+
+
+def normalized_logits(dist_inputs: torch.Tensor) -> torch.Tensor:
+    """``torch.distributions.Categorical(logits=dist_inputs).logits``: log-probabilities."""
+    return dist_inputs - dist_inputs.logsumexp(dim=-1, keepdim=True)
+
+
+def categorical_logp(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``Categorical.log_prob(actions)`` from :func:`normalized_logits`."""
+    return logits.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+
 def logp_and_entropy(dist_cls, dist_inputs: torch.Tensor, actions: torch.Tensor):
     """log π(a|s) and the entropy per row, for RLlib's ``TorchDiagGaussian`` (inputs: means
     and log-stds) and ``TorchCategorical`` (logits), with the same tensor operations, in the
@@ -55,19 +74,13 @@ def logp_and_entropy(dist_cls, dist_inputs: torch.Tensor, actions: torch.Tensor)
     if issubclass(dist_cls, TorchDiagGaussian):
         loc, log_std = dist_inputs.chunk(2, dim=-1)
         scale = log_std.exp()
-        var = scale**2
-        log_scale = scale.log()
-        logp = -((actions - loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
         entropy = 0.5 + 0.5 * math.log(2 * math.pi) + torch.log(scale)
-        return logp.sum(-1), entropy.sum(-1)
+        return normal_logp(actions, loc, scale), entropy.sum(-1)
     if issubclass(dist_cls, TorchCategorical):
-        logits = dist_inputs - dist_inputs.logsumexp(dim=-1, keepdim=True)
-        value = actions.long().unsqueeze(-1)
-        value, log_pmf = torch.broadcast_tensors(value, logits)
-        logp = log_pmf.gather(-1, value[..., :1]).squeeze(-1)
+        logits = normalized_logits(dist_inputs)
         clamped = torch.clamp(logits, min=torch.finfo(logits.dtype).min)
         entropy = -(clamped * torch.softmax(logits, dim=-1)).sum(-1)
-        return logp, entropy
+        return categorical_logp(logits, actions), entropy
     return None
 
 
