@@ -111,6 +111,14 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         episodes[slot].add_env_reset(observation=obs, infos=info)
         self._make_on_episode_callback("on_episode_start", slot, episodes)
 
+    def _end(self, slot: int, episodes: list, done_episodes: list) -> None:
+        """Episode ``slot`` is complete: ``on_episode_end``, kept (as numpy), and a new
+        episode object created in its slot."""
+        self._make_on_episode_callback("on_episode_end", slot, episodes)
+        ep = episodes[slot]
+        done_episodes.append(ep.to_numpy() if self.episodes_to_numpy else ep)
+        self._new_episode(slot, episodes)
+
     def _first_seed(self) -> int:
         """The seed of this runner's first reset: RLlib's, or — for a runner that starts after
         training has begun, i.e. one restarted after a failure (its synced weights have a
@@ -205,10 +213,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
             # the value of a truncated episode's last observation).
             self._to_module([episodes[s] for s in ended], explore, {})
             for s in ended:
-                self._make_on_episode_callback("on_episode_end", s, episodes)
-                ep = episodes[s]
-                done_episodes.append(ep.to_numpy() if self.episodes_to_numpy else ep)
-                self._new_episode(s, episodes)
+                self._end(s, episodes, done_episodes)
                 if n_started < n:  # this slot starts the next kept episode
                     n_started += 1
                     with self.metrics.log_time(ENV_RESET_TIMER):
@@ -259,8 +264,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
         latest: list = [None] * k  # per slot: the newest raw observation
 
         def start(slot, obs, info):
-            episodes[slot].add_env_reset(observation=obs, infos=info)
-            self._make_on_episode_callback("on_episode_start", slot, episodes)
+            self._start(slot, episodes, obs, info)
             data[slot] = _EpisodeData(info)
             latest[slot] = obs
 
@@ -312,10 +316,7 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
                 episodes[s] = data[s].episode(
                     episodes[s], actor.observation_space, self.env.single_action_space
                 )
-                self._make_on_episode_callback("on_episode_end", s, episodes)
-                ep = episodes[s]
-                done_episodes.append(ep.to_numpy() if self.episodes_to_numpy else ep)
-                self._new_episode(s, episodes)
+                self._end(s, episodes, done_episodes)
                 if n_started < n:  # this slot starts the next kept episode
                     n_started += 1
                     with self.metrics.log_time(ENV_RESET_TIMER):
