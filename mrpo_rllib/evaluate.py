@@ -179,65 +179,56 @@ def rollout_point(policy: Policy, envs, params: dict, point_index: int, seed: in
     returns = np.zeros(len(envs))
     lengths = np.zeros(len(envs), dtype=np.int64)
     space, action_space = envs[0].observation_space, envs[0].action_space
+    actor = None  # the sampler's batched core where it applies: the same floats as the pipelines
     if BatchActor.applies(policy.module, policy.env_to_module, policy.module_to_env, space, action_space):
-        # the sampler's batched core: the same floats as the pipelines below
         actor = BatchActor(policy.module, policy.env_to_module, policy.module_to_env, space, action_space)
-        latest = {i: ep.get_observations(-1) for i, ep in enumerate(episodes)}
-        active = list(range(len(envs)))
-        while active:
-            obs = actor.normalize(np.stack([latest[i] for i in active]))
-            _, to_env, _ = actor.act(obs, explore)
-            still = []
-            for k, i in enumerate(active):
-                latest[i], reward, terminated, truncated, _ = envs[i].step(to_env[k])
-                returns[i] += float(reward)
-                lengths[i] += 1
-                if not (terminated or truncated):
-                    still.append(i)
-            active = still
-        return returns, lengths, ran
-    _rollout_pipelines(policy, envs, episodes, explore, returns, lengths)
-    return returns, lengths, ran
-
-
-def _rollout_pipelines(policy: Policy, envs, episodes, explore: bool, returns, lengths) -> None:
-    """:func:`rollout_point`'s loop through the connector pipelines, for pipelines or modules
-    the batched core does not cover (e.g. a checkpoint of RLlib's own unsquashing)."""
-    import torch
-
+    latest = {i: ep.get_observations(-1) for i, ep in enumerate(episodes)}
     active = list(range(len(envs)))
     while active:
-        batch_eps = [episodes[i] for i in active]
-        shared: dict = {}
-        batch = policy.env_to_module(
-            rl_module=policy.module, batch={}, episodes=batch_eps, explore=explore, shared_data=shared
-        )
-        with torch.no_grad():
-            if explore:
-                out = policy.module.forward_exploration(batch)
-            else:
-                out = policy.module.forward_inference(batch)
-        out = policy.module_to_env(
-            rl_module=policy.module, batch=out, episodes=batch_eps, explore=explore, shared_data=shared
-        )
-        actions = out["actions"]
-        to_env = out.get("actions_for_env", actions)
+        if actor is not None:
+            _, to_env, _ = actor.act(actor.normalize(np.stack([latest[i] for i in active])), explore)
+        else:
+            actions, to_env = _act_pipelines(policy, [episodes[i] for i in active], explore)
         still = []
         for k, i in enumerate(active):
             obs, reward, terminated, truncated, info = envs[i].step(to_env[k])
             returns[i] += float(reward)
             lengths[i] += 1
-            episodes[i].add_env_step(
-                observation=obs,
-                action=actions[k],
-                reward=float(reward),
-                infos=info,
-                terminated=terminated,
-                truncated=truncated,
-            )
+            latest[i] = obs
+            if actor is None:  # the pipelines read the episodes
+                episodes[i].add_env_step(
+                    observation=obs,
+                    action=actions[k],
+                    reward=float(reward),
+                    infos=info,
+                    terminated=terminated,
+                    truncated=truncated,
+                )
             if not (terminated or truncated):
                 still.append(i)
         active = still
+    return returns, lengths, ran
+
+
+def _act_pipelines(policy: Policy, batch_eps: list, explore: bool):
+    """``(actions, actions_for_env)`` through the connector pipelines, for pipelines or
+    modules the batched core does not cover (e.g. a checkpoint of RLlib's own unsquashing)."""
+    import torch
+
+    shared: dict = {}
+    batch = policy.env_to_module(
+        rl_module=policy.module, batch={}, episodes=batch_eps, explore=explore, shared_data=shared
+    )
+    with torch.no_grad():
+        if explore:
+            out = policy.module.forward_exploration(batch)
+        else:
+            out = policy.module.forward_inference(batch)
+    out = policy.module_to_env(
+        rl_module=policy.module, batch=out, episodes=batch_eps, explore=explore, shared_data=shared
+    )
+    actions = out["actions"]
+    return actions, out.get("actions_for_env", actions)
 
 
 def evaluate_points(
