@@ -28,20 +28,15 @@ def test_closed_forms_are_rllibs_distributions_bit_for_bit():
     assert logp_and_entropy(object, logits, choices) is None  # any other class: RLlib's own loss
 
 
-def _update_once(task: str, learner_class):
-    """Build, sample one iteration's episodes and run one PPO update; the learner's weights
-    and loss metrics after it."""
+def _update_once(task: str, learner_class, *, seed: int = 11, **training):
+    """Build, sample one iteration's episodes and run one PPO update; the learner's weights,
+    its loss metrics and the iteration's ``result["mrpo"]`` after it."""
+    training = {"episodes_per_iteration": 6, "num_minibatches": 4, "num_epochs": 2, **training}
     config = (
         MRPOConfig()
         .environment(task)
-        .training(
-            selection="dr",
-            episodes_per_iteration=6,
-            num_minibatches=4,
-            num_epochs=2,
-            learner_class=learner_class,
-        )
-        .debugging(seed=11)
+        .training(selection="dr", learner_class=learner_class, **training)
+        .debugging(seed=seed)
     )
     algo = config.build_algo()
     try:
@@ -50,15 +45,16 @@ def _update_once(task: str, learner_class):
         result = algo.train()
         weights = {k: v.detach().clone() for k, v in learner.module["default_policy"].state_dict().items()}
         stats = result["learners"]["default_policy"]
-        return weights, {k: stats[k] for k in ("policy_loss", "vf_loss", "entropy", "vf_explained_var")}
+        losses = {k: stats[k] for k in ("policy_loss", "vf_loss", "entropy", "vf_explained_var")}
+        return weights, losses, result["mrpo"]
     finally:
         algo.stop()
 
 
 @pytest.mark.parametrize("task", ["CartPole", "Hopper"])
 def test_update_equals_rllibs_ppo_learner(task, ray_local):
-    ours, ours_stats = _update_once(task, MRPOTorchLearner)
-    rllib, rllib_stats = _update_once(task, PPOTorchLearner)
+    ours, ours_stats, _ = _update_once(task, MRPOTorchLearner)
+    rllib, rllib_stats, _ = _update_once(task, PPOTorchLearner)
     assert ours.keys() == rllib.keys()
     changed = 0
     for name, value in ours.items():
@@ -110,32 +106,15 @@ def test_non_finite_loss_raises_naming_module_and_term(ray_local):
 
 def test_tiny_minibatches_of_masked_rows_only_match_rllib(ray_local):
     """Minibatches of one row (more minibatches than rows): the bootstrap rows (masked out)
-    make minibatches of their own. RLlib's loss
-    is 0/0 there and its learner zeroes the NaN gradients; ours gives zero gradients, no
+    make minibatches of their own. RLlib's loss is 0/0 there and its learner zeroes the NaN gradients; ours gives zero gradients, no
     error, and the same weights afterwards."""
 
     def weights(learner_class):
-        config = (
-            MRPOConfig()
-            .environment("CartPole")
-            .training(
-                selection="dr",
-                episodes_per_iteration=2,
-                num_minibatches=64,
-                num_epochs=2,
-                learner_class=learner_class,
-            )
-            .debugging(seed=5)
-        )
-        algo = config.build_algo()
-        try:
-            result = algo.train()
-            assert result["mrpo"]["gradient_steps"] == 128
-            assert result["mrpo"]["sampled_timesteps"] + 2 < 64  # minibatches of one row
-            learner = algo.learner_group._learner
-            return {k: v.detach().clone() for k, v in learner.module["default_policy"].state_dict().items()}
-        finally:
-            algo.stop()
+        tiny = {"episodes_per_iteration": 2, "num_minibatches": 64, "num_epochs": 2}
+        weights, _, mrpo = _update_once("CartPole", learner_class, seed=5, **tiny)
+        assert mrpo["gradient_steps"] == 128
+        assert mrpo["sampled_timesteps"] + 2 < 64  # minibatches of one row
+        return weights
 
     ours, rllib = weights(MRPOTorchLearner), weights(PPOTorchLearner)
     assert all(torch.equal(v, rllib[k]) for k, v in ours.items())
