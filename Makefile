@@ -22,7 +22,7 @@ REF      ?= 9964324
 ROUNDS   ?= 3
 STEADY_TASKS ?= CartPole Hopper
 
-.PHONY: help install install-bench test test-slow lint format train tune report learner reproduce reproduce-m20 mutants reproduce-small bench bench-steady \
+.PHONY: help install install-bench test test-slow lint format train tune report learner parity reproduce reproduce-m20 mutants reproduce-small bench bench-steady \
 	cluster-up cluster-down env-bench clean
 
 help: ## list the targets
@@ -73,6 +73,10 @@ report: install ## Table 2, Figures 1-3, audit from every run under RUNS into OU
 learner: install ## the learner study (tune_configs/learner/, resumable) and its figures into docs/learner/
 	for config in tune_configs/learner/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/learner || exit 1; done
 	$(BIN)/mrpo report $(OUT)/learner --out docs/learner --study learner
+
+parity: install-bench ## PPO parity with Stable-Baselines3 (tune_configs/parity/, resumable) and its report into docs/parity/
+	$(BIN)/python -m mrpo_rllib.parity run --storage $(OUT)/parity
+	$(BIN)/python -m mrpo_rllib.parity report $(OUT)/parity --out docs/parity
 
 reproduce: install ## the reproduction (tune_configs/reproduction/, resumable; ~5 h on 2 cores, +1 h report) and its report
 	for config in tune_configs/reproduction/*.yaml; do $(BIN)/mrpo tune $$config --storage $(OUT)/reproduction || exit 1; done

@@ -94,6 +94,10 @@ class Training(_Strict):
     # RLlib's adaptive KL penalty on top of the clipped objective (off by default)
     use_kl_loss: bool | None = None
     kl_coeff: float | None = None
+    # PPO2's remaining settings (docs/decisions.md): "torch" | "orthogonal", Adam's ε, on/off
+    weight_init: str | None = None
+    adam_epsilon: float | None = None
+    reward_scaling: bool | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

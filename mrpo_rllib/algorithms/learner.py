@@ -24,6 +24,12 @@ whose gradients its learner sets to zero; zero gradients here too, so the same n
 
 Anything else (a KL term, another distribution, learning-rate schedules, gradient scalers)
 goes to RLlib's implementation unchanged.
+
+Three of PPO2's settings are options of the config (docs/decisions.md gives the measured
+default of each): ``weight_init="orthogonal"`` (:func:`orthogonal_init`), ``adam_epsilon``
+(the optimiser's ε; torch's 1e-8 or PPO2's 1e-5) and ``reward_scaling``
+(:class:`~mrpo_rllib.algorithms.reward_scaling.RewardScaling`, a learner connector before
+GAE whose statistics travel in this learner's checkpoint state).
 """
 
 from __future__ import annotations
@@ -36,11 +42,18 @@ from ray.rllib.algorithms.ppo.ppo import (
     LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY,
 )
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.learner import GeneralAdvantageEstimation
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical, TorchDiagGaussian
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
+
+from mrpo_rllib.algorithms.reward_scaling import RewardScaling
+
+# PPO2's orthogonal initialisation gains: hidden layers, the policy's output, the value output
+ORTHOGONAL_GAINS = {"hidden": math.sqrt(2.0), "pi": 0.01, "vf": 1.0}
+_REWARD_SCALING_STATE = "mrpo_reward_scaling"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -84,8 +97,70 @@ def logp_and_entropy(dist_cls, dist_inputs: torch.Tensor, actions: torch.Tensor)
     return None
 
 
+def orthogonal_init(module: torch.nn.Module) -> None:
+    """PPO2's initialisation, in place: every linear layer orthogonal with a zero bias, gain
+    √2, except the last layer of the policy head ``pi`` (gain 0.01: near-zero initial
+    action means) and of the value head ``vf`` (gain 1). Other parameters (the free
+    log-std) keep their values."""
+    for head in ("pi", "vf"):
+        if not isinstance(getattr(module, head, None), torch.nn.Module):
+            raise ValueError(f"orthogonal init: the module has no {head!r} head ({type(module).__name__})")
+    outputs = {}
+    for head in ("pi", "vf"):
+        linears = [m for m in getattr(module, head).modules() if isinstance(m, torch.nn.Linear)]
+        outputs[id(linears[-1])] = ORTHOGONAL_GAINS[head]
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Linear):
+                torch.nn.init.orthogonal_(
+                    layer.weight, gain=outputs.get(id(layer), ORTHOGONAL_GAINS["hidden"])
+                )
+                if layer.bias is not None:
+                    layer.bias.zero_()
+
+
 class MRPOTorchLearner(PPOTorchLearner):
     """RLlib's PPO torch learner with PPO2's loss on tensors (see the module docstring)."""
+
+    def build(self) -> None:
+        super().build()
+        if self.config.weight_init == "orthogonal":
+            for module_id in self.module.keys():
+                orthogonal_init(self.module[module_id].unwrapped())
+        if self.config.reward_scaling and self._learner_connector is not None:
+            self._learner_connector.insert_before(
+                GeneralAdvantageEstimation, RewardScaling(gamma=self.config.gamma)
+            )
+
+    def configure_optimizers_for_module(self, module_id, config=None) -> None:
+        # RLlib's (Adam, the default name, the lr schedule), with the config's ε
+        params = self.get_parameters(self._module[module_id])
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=torch.optim.Adam(params, eps=config.adam_epsilon),
+            params=params,
+            lr_or_lr_schedule=config.lr,
+        )
+
+    def reward_scaler(self) -> RewardScaling | None:
+        """The reward-scaling piece of the learner connector, or None when off."""
+        if self._learner_connector is None:
+            return None
+        found = [c for c in self._learner_connector.connectors if isinstance(c, RewardScaling)]
+        return found[0] if found else None
+
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        scaler = self.reward_scaler()
+        if scaler is not None and components is None:
+            state[_REWARD_SCALING_STATE] = scaler.get_state()
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        scaler = self.reward_scaler()
+        if scaler is not None and _REWARD_SCALING_STATE in state:
+            scaler.set_state(state[_REWARD_SCALING_STATE])
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         module = self.module[module_id].unwrapped()

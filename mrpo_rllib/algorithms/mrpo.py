@@ -35,6 +35,8 @@ log_once("MRPO_on_new_api_stack")
 DEFAULT_ENVS_PER_ENV_RUNNER = 16
 # Gradient steps per epoch (equal optimiser effort); chosen by measurement, docs/decisions.md.
 DEFAULT_NUM_MINIBATCHES = 32
+# weight_init choices: torch's default layers (RLlib's), PPO2's orthogonal initialisation
+WEIGHT_INITS = ("torch", "orthogonal")
 
 
 def _obs_filter(*args, **kwargs):
@@ -104,6 +106,10 @@ class MRPOConfig(PPOConfig):
         self.vf_clip_param = float("inf")  # RLlib's 10 clamps the squared value error
         self.grad_clip = 0.5
         self.grad_clip_by = "global_norm"
+        # PPO2's remaining settings, options measured in docs/learner.md#ppo2-options
+        self.weight_init = "torch"
+        self.adam_epsilon = 1e-8
+        self.reward_scaling = False
         # (a dict, so that the task-dependent free_log_std of _model_config_auto_includes applies)
         self.rl_module(
             model_config={"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh", "vf_share_layers": False}
@@ -156,6 +162,9 @@ class MRPOConfig(PPOConfig):
         epopt_warmup_iters: int = NotProvided,
         episodes_per_iteration: int = NotProvided,
         num_minibatches: int | None = NotProvided,
+        weight_init: str = NotProvided,
+        adam_epsilon: float = NotProvided,
+        reward_scaling: bool = NotProvided,
         **kwargs,
     ) -> MRPOConfig:
         """Selection settings (plus every PPOConfig.training argument).
@@ -192,6 +201,9 @@ class MRPOConfig(PPOConfig):
             ("epopt_warmup_iters", epopt_warmup_iters),
             ("episodes_per_iteration", episodes_per_iteration),
             ("num_minibatches", num_minibatches),
+            ("weight_init", weight_init),
+            ("adam_epsilon", adam_epsilon),
+            ("reward_scaling", reward_scaling),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -271,6 +283,13 @@ class MRPOConfig(PPOConfig):
                     f"give num_minibatches ({n}) or minibatch_size ({self.minibatch_size}), not both: "
                     "num_minibatches fixes the gradient steps per epoch, minibatch_size the rows per step"
                 )
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init must be one of {list(WEIGHT_INITS)}, got {self.weight_init!r}")
+        eps = self.adam_epsilon
+        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not (0 < eps < 1):
+            raise ValueError(f"adam_epsilon must be a number in (0, 1), got {eps!r}")
+        if not isinstance(self.reward_scaling, bool):
+            raise ValueError(f"reward_scaling must be true or false, got {self.reward_scaling!r}")
         if self.env == ENV_NAME:
             _ = self.task_spec  # raises for an unknown task, parameter or range
         runner = self.env_runner_cls
