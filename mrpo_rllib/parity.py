@@ -252,7 +252,9 @@ def run_study(storage: str, only: str | None = None, config_dir: str = CONFIG_DI
             for e in study(config_dir)
         ]
         script = " && ".join(" ".join(c) for c in cmds)
-        procs.append(subprocess.Popen(["bash", "-c", script]))
+        # Ray lowers its workers to nice 15: the same CPU priority as SB3's process instead
+        env = {**os.environ, "RAY_worker_niceness": "0"}
+        procs.append(subprocess.Popen(["bash", "-c", script], env=env))
     if only in (None, "sb3"):
         sb3 = [
             [
