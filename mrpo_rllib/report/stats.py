@@ -7,6 +7,7 @@ Everything here is a function of the tidy tables of :mod:`~mrpo_rllib.report.col
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,15 +17,83 @@ from mrpo_rllib.report.collect import ALGO_ORDER, GROUP, group_label, sorted_gro
 from mrpo_rllib.statistics import N_BOOT, bootstrap_ci
 
 LAST_ITERATIONS = 50
+# A compared algorithm that keeps more than this share of its episodes in the window is
+# PPO-DR there: comparing it with PPO-DR is then vacuous (parity is expected, not found).
+VACUOUS_KEPT_FRACTION = 0.9
 
 
-def last_window(runs: pd.DataFrame, last: int = LAST_ITERATIONS) -> pd.DataFrame:
-    """The last ``last`` iterations of every complete run (all of a shorter run)."""
+@dataclass(frozen=True)
+class Window:
+    """The part of each run Table 2 averages over: its last ``iterations``, the
+    iterations that end in its last ``env_steps`` env steps, or those ending in the last
+    ``fraction`` (in (0, 1]) of its env steps. Exactly one is given. Runs of different
+    iteration sizes cover different env-step spans over the same number of iterations;
+    ``env_steps`` and ``fraction`` compare them over the same span."""
+
+    iterations: int | None = None
+    env_steps: int | None = None
+    fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        given = {k: v for k, v in vars(self).items() if v is not None}
+        if len(given) != 1:
+            raise ValueError(f"a window is one of iterations, env_steps or fraction; got {given or 'none'}")
+        ((name, value),) = given.items()
+        if name == "fraction":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise ValueError(f"window fraction must be in (0, 1], got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"window {name} must be an integer >= 1, got {value!r}")
+
+    def __str__(self) -> str:
+        if self.iterations is not None:
+            return f"last {self.iterations} iterations"
+        if self.env_steps is not None:
+            return f"last {self.env_steps:,} env steps"
+        return f"last {self.fraction:.0%} of its env steps"
+
+    def select(self, run: pd.DataFrame) -> pd.DataFrame:
+        """This window of one run's rows (sorted by iteration)."""
+        if self.iterations is not None:
+            return run.tail(self.iterations)
+        end = run["env_steps"].max()
+        span = self.env_steps if self.env_steps is not None else self.fraction * end
+        return run[run["env_steps"] > end - span]
+
+
+def as_window(last: int | Window) -> Window:
+    """``last`` N iterations as a :class:`Window`; a Window as it is."""
+    return last if isinstance(last, Window) else Window(iterations=last)
+
+
+def last_window(runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS) -> pd.DataFrame:
+    """The window (default: the last ``last`` iterations) of every complete run (all of a
+    shorter run)."""
+    window = as_window(last)
     c = runs[runs["complete"]].sort_values(["run_dir", "iteration"])
-    return c.groupby("run_dir", sort=False).tail(last)
+    if window.iterations is not None:
+        return c.groupby("run_dir", sort=False).tail(window.iterations)
+    parts = [window.select(g) for _, g in c.groupby("run_dir", sort=False)]
+    return pd.concat(parts) if parts else c
 
 
-def per_seed(runs: pd.DataFrame, last: int = LAST_ITERATIONS) -> pd.DataFrame:
+def vacuous_comparisons(runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS) -> pd.DataFrame:
+    """Groups other than PPO-DR that kept more than ``VACUOUS_KEPT_FRACTION`` of their
+    episodes in the window (mean over seeds of each seed's mean kept fraction): one row
+    per (task, group) with that fraction. Such a group *is* PPO-DR in the window."""
+    w = last_window(runs, last)
+    w = w[w["algo"] != "dr"]
+    cols = ["task", *GROUP, "kept_fraction", "n_seeds"]
+    if w.empty or "kept_fraction" not in w:
+        return pd.DataFrame(columns=cols)
+    seeds = w.groupby(["task", *GROUP, "seed"], as_index=False)["kept_fraction"].mean()
+    agg = seeds.groupby(["task", *GROUP], as_index=False).agg(
+        kept_fraction=("kept_fraction", "mean"), n_seeds=("seed", "size")
+    )
+    return agg[agg["kept_fraction"] > VACUOUS_KEPT_FRACTION][cols].reset_index(drop=True)
+
+
+def per_seed(runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS) -> pd.DataFrame:
     """One row per complete run: its mean average and 10%-worst return over its last window."""
     return (
         last_window(runs, last)
