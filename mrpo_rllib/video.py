@@ -222,3 +222,52 @@ def film_worst_case(checkpoint: str, result, out_dir: str) -> str:
     nominal = film_episode(policy, nominal_point(policy.spec), result.seed, 0, True)
     stem = f"{clip_name(worst, 'worst')}_vs_{clip_name(nominal, 'nominal').split('_', 1)[1]}"
     return write_video(side_by_side(worst.frames, nominal.frames), os.path.join(out_dir, stem), worst.fps)
+
+
+def report_worst_clips(evals, out_dir: str, kind: str = "final", mode: str = "deterministic", seed: int = 0):
+    """One clip per (task, algorithm group) for the report: the test-grid point where the
+    group's mean return over seeds (its ``kind`` checkpoints evaluated in ``mode``) is
+    lowest, played by the seed whose return there is closest to that mean (a typical
+    policy of the group, not its luckiest or unluckiest one), filmed as the evaluation ran
+    that point (``seed``: the evaluation's seed). ``evals`` is the report's evaluation
+    table (``eval_test.csv``). Returns one row per clip: task, algo, kappa, setting, seed,
+    mean_return (over seeds at that point), the parameters, and ``file``."""
+    import pandas as pd
+
+    from mrpo_rllib.evaluate import checkpoint_spec, load_policy
+
+    require_video()
+    group = ["task", "algo", "kappa", "setting"]
+    e = evals[(evals["checkpoint_kind"] == kind) & (evals["mode"] == mode)].copy()
+    e["setting"] = e["setting"].fillna("")
+    rows = []
+    for key, g in e.groupby(group, sort=True):
+        names = list(checkpoint_spec(g["checkpoint"].iloc[0]).param_names)
+        by_point = g.groupby(names, sort=True)["return_mean"].mean()
+        worst = by_point.idxmin()
+        worst = worst if isinstance(worst, tuple) else (worst,)
+        params = dict(zip(names, (float(v) for v in worst), strict=True))
+        at = g[np.logical_and.reduce([np.isclose(g[k], v) for k, v in params.items()])]
+        pick = at.iloc[int(np.argmin(np.abs(at["return_mean"].to_numpy() - by_point.min())))]
+        # the grid point's index in the evaluation (its reset seeds), as mrpo evaluate numbered it
+        run_points = g[g["checkpoint"] == pick["checkpoint"]].reset_index(drop=True)
+        index = int(
+            np.flatnonzero(np.logical_and.reduce([np.isclose(run_points[k], v) for k, v in params.items()]))[
+                0
+            ]
+        )
+        policy = load_policy(pick["checkpoint"])
+        clip = film_episode(policy, params, seed, index, mode == "deterministic")
+        label = f"{'_'.join(str(k) for k in key[1:] if k)}_worst"
+        path = write_video(clip.frames, os.path.join(out_dir, clip_name(clip, label)), clip.fps)
+        rows.append(
+            dict(zip(group, key, strict=True))
+            | {
+                "seed": int(pick["seed"]),
+                "mean_return": float(by_point.min()),
+                "clip_return": clip.episode_return,
+            }
+            | params
+            | {"file": path}
+        )
+    return pd.DataFrame(rows)
