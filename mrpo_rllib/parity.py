@@ -411,10 +411,14 @@ def report(storage: str, out: str, config_dir: str = CONFIG_DIR) -> pd.DataFrame
         e = done["eval_mean"]
         ese = e.std(ddof=1) / np.sqrt(len(e)) if len(e) > 1 else np.nan
         hops = f"{int(done['hops'].sum())}/{len(done)}" if task in HOPPING_TASKS else "n/a"
+
+        def pm(mean, err):
+            return f"{mean:.0f}" + ("" if np.isnan(err) else f" ± {err:.0f}")
+
         lines.append(
-            f"| {task} | {side} | {len(done)} | {r.mean():.0f} ± {se:.0f} | "
+            f"| {task} | {side} | {len(done)} | {pm(r.mean(), se)} | "
             f"{', '.join(f'{v:.0f}' for v in r)} | {', '.join(f'{v:.2f}' for v in done['window_reward_per_step'])} | "
-            f"{hops} | {e.mean():.0f} ± {ese:.0f} | {done['wall_min'].mean():.1f} |"
+            f"{hops} | {pm(e.mean(), ese)} | {done['wall_min'].mean():.1f} |"
         )
     with open(os.path.join(out, "parity.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -616,3 +616,31 @@ def test_figure2_averages_seeds_per_grid_point():
     low = pd.DataFrame(rows).assign(return_mean=lambda d: d.return_mean / 4.0)
     fig, (ax,) = plot_heatmaps(low, "CartPole")
     assert ax.images[0].get_clim() == (0.0, 1000.0)
+
+
+def test_worst_case_clip_per_algorithm(reported, tmp_path):
+    """One clip per algorithm group: at the test-grid point of the group's lowest mean return
+    (computed here with pandas), played by the seed nearest that mean; filmed from that
+    point's first evaluation seed, so its return *is* the evaluation's (one episode each)."""
+    from mrpo_rllib.video import report_worst_clips
+
+    out, _ = reported
+    evals = pd.read_csv(out / "eval_test.csv")
+    evals["setting"] = evals["setting"].fillna("")
+    clips = report_worst_clips(evals, str(tmp_path))
+    e = evals[(evals.checkpoint_kind == "final") & (evals["mode"] == "deterministic")]
+    params = ["force_mag", "pole_length", "pole_mass"]
+    groups = e.groupby(["task", "algo", "kappa", "setting"])
+    assert len(clips) == groups.ngroups >= 2
+    for key, g in groups:
+        means = g.groupby(params)["return_mean"].mean()
+        row = clips[(clips.algo == key[1]) & (clips.kappa == key[2])].iloc[0]
+        assert row["mean_return"] == pytest.approx(means.min())
+        assert tuple(row[p] for p in params) == pytest.approx(means.idxmin())
+        at = g[np.logical_and.reduce([np.isclose(g[p], row[p]) for p in params])]
+        picked = at[at.seed == row["seed"]].iloc[0]
+        assert abs(picked["return_mean"] - means.min()) == pytest.approx(
+            (at["return_mean"] - means.min()).abs().min()
+        )
+        assert row["clip_return"] == pytest.approx(picked["return_mean"])  # the evaluated episode itself
+        assert os.path.getsize(row["file"]) > 1000 and f"_{key[1]}_" in os.path.basename(row["file"])
