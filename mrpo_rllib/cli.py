@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 
+from mrpo_rllib import runs
 from mrpo_rllib.selection import SELECTIONS
 
 DEFAULT_OUT = "results"
@@ -89,7 +90,8 @@ def _cmd_train(args) -> int:
         f"done: {m['training_iteration']} iterations, {int(m['num_env_steps_sampled_lifetime']):,} env steps; "
         f"last iteration: average {m['mrpo']['return_mean']:.1f}, 10%-worst {m['mrpo']['return_worst10']:.1f}"
     )
-    print(f"run directory: {run_dir} (report.md, curves.png, progress.csv, episodes.csv, checkpoint_*/)")
+    files = (runs.SUMMARY_FILE, runs.CURVES_FILE, runs.PROGRESS_FILE, runs.LEDGER_FILE, "checkpoint_*/")
+    print(f"run directory: {run_dir} ({', '.join(files)})")
     return 0
 
 

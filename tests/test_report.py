@@ -541,7 +541,7 @@ def test_worst10_standard_error_against_the_exact_bootstrap(tmp_path):
 
     returns = np.array([12.0, 3.0, 7.5, 20.0, 5.0, 9.0, 15.0, 4.0, 11.0, 6.0])
     pd.DataFrame({"iteration": 1, "return": returns}).to_csv(tmp_path / "episodes.csv", index=False)
-    se = worst10_standard_errors(str(tmp_path / "episodes.csv"), n_boot=200)[1]
+    se = worst10_standard_errors(str(tmp_path), n_boot=200)[1]
     x, n = np.sort(returns), returns.size
     at_least = [((n - j) / n) ** n for j in range(n)] + [0.0]  # P(min >= x[j]), j = 0..n-1
     p = np.array([at_least[j] - at_least[j + 1] for j in range(n)])  # P(min == x[j])

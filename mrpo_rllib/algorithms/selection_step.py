@@ -39,6 +39,7 @@ from ray.rllib.utils.metrics import (
 
 from mrpo_rllib import selection as sel
 from mrpo_rllib.envs import normalize_params
+from mrpo_rllib.runs import LEDGER_FILE
 
 SELECTION_TIMER = "selection"
 
@@ -225,7 +226,7 @@ class TrajectorySelection:
             directory = storage.trial_fs_path
         directory = directory or self.logdir
         os.makedirs(directory, exist_ok=True)
-        return os.path.join(directory, "episodes.csv")
+        return os.path.join(directory, LEDGER_FILE)
 
     def _write_ledger(self, returns, lengths, params, mask) -> None:
         path = self._ledger_path()

@@ -22,8 +22,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from mrpo_rllib import runs as runs_mod
 from mrpo_rllib.envs import get_task
-from mrpo_rllib.report.collect import RUN_COLUMNS, Collected, RunInfo, collect, read_text
+from mrpo_rllib.report.collect import RUN_COLUMNS, Collected, RunInfo, collect
 from mrpo_rllib.report.evaluation import (
     KINDS,
     MODES,
@@ -65,16 +66,10 @@ EVAL_DEFAULTS = (5, 3)  # grid points per axis, episodes per point, when no expe
 
 
 def _experiment_eval_defaults(infos: list[RunInfo]) -> tuple[int, int] | None:
-    from mrpo_rllib.experiments import load_experiment
-
     for sweep in sorted({i.sweep_dir for i in infos if i.sweep_dir}):
-        f = os.path.join(sweep, "experiment.yaml")
-        if os.path.isfile(f):
-            try:
-                ev = load_experiment(f, check=False).evaluation
-                return ev.points, ev.episodes
-            except ValueError:
-                continue
+        exp = runs_mod.read_experiment(sweep)
+        if exp is not None:
+            return exp.evaluation.points, exp.evaluation.episodes
     return None
 
 
@@ -261,14 +256,14 @@ def write_run_summary(run_dir: str) -> str:
     from mrpo_rllib.runs import parse_run_name
 
     name = os.path.basename(os.path.normpath(run_dir))
-    progress = pd.read_csv(os.path.join(run_dir, "progress.csv"))
+    progress = runs_mod.read_progress(run_dir)
+    if progress is None:
+        raise ValueError(f"{run_dir}: no {runs_mod.PROGRESS_FILE} to summarise")
     fig, _ = plot_run_curves(progress, parse_run_name(run_dir).task, name)
-    fig.savefig(os.path.join(run_dir, "curves.png"))
+    fig.savefig(os.path.join(run_dir, runs_mod.CURVES_FILE))
     plt.close(fig)
-    command = (
-        read_text(os.path.join(os.path.dirname(os.path.normpath(run_dir)), "command.txt")) or ""
-    ).strip()
-    path = os.path.join(run_dir, "report.md")
+    command = runs_mod.read_command(os.path.dirname(os.path.normpath(run_dir))) or ""
+    path = os.path.join(run_dir, runs_mod.SUMMARY_FILE)
     with open(path, "w") as f:
         f.write(run_summary(progress, name, command))
     return path

@@ -18,13 +18,13 @@ of a learning run (``learner_learning_<task>_m20``: another M, read from the run
 
 from __future__ import annotations
 
-import json
 import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mrpo_rllib import runs as runs_mod
 from mrpo_rllib import selection as sel
 from mrpo_rllib.envs import get_task, normalize_params
 from mrpo_rllib.report.collect import collect, with_groups
@@ -49,8 +49,7 @@ def _experiment(run_dir: str) -> str:
 
 def episodes_per_iteration(run_dir: str) -> int:
     """M of a run, from the trial config Tune saved (``params.json``)."""
-    with open(os.path.join(run_dir, "params.json")) as f:
-        return int(json.load(f)["episodes_per_iteration"])
+    return int(runs_mod.read_params(run_dir)["episodes_per_iteration"])
 
 
 def _main_learning_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -230,7 +229,9 @@ def kept_fraction_table(runs: pd.DataFrame, kappas=KAPPA_GRID) -> pd.DataFrame:
     rows = []
     for run_dir, g in dr.groupby("run_dir"):
         task = g["task"].iloc[0]
-        ledger = pd.read_csv(os.path.join(run_dir, "episodes.csv"))
+        ledger = runs_mod.read_ledger(run_dir)
+        if ledger is None:
+            raise ValueError(f"{run_dir}: no episode ledger ({runs_mod.LEDGER_FILE})")
         names = list(get_task(task).param_names)
         per_it = []
         for _, e in ledger.groupby("iteration"):
