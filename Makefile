@@ -5,10 +5,11 @@ SHELL := /bin/bash
 PYTHON   ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
-TASK     ?= CartPole
-ALGO     ?= mrpo
+# TASK, ALGO, ITERS, EPISODES empty: mrpo train's defaults (MRPOConfig's task, selection and M)
+TASK     ?=
+ALGO     ?=
 SEEDS    ?= 0
-ITERS    ?= 20
+ITERS    ?=
 EPISODES ?=
 OUT      ?= results
 CONFIG   ?= tune_configs/smoke.yaml
@@ -60,8 +61,9 @@ format: install ## ruff format and autofix
 
 train: install ## a short training run (embedded Ray): TASK, ALGO, SEEDS, ITERS, EPISODES (M), OUT
 	for seed in $(SEEDS); do \
-		$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $$seed --iterations $(ITERS) --out $(OUT) \
-			$(if $(EPISODES),--set episodes_per_iteration=$(EPISODES)) || exit 1; \
+		$(BIN)/mrpo train $(if $(TASK),--task $(TASK)) $(if $(ALGO),--algo $(ALGO)) --seed $$seed \
+			$(if $(ITERS),--iterations $(ITERS)) --out $(OUT) \
+			$(if $(EPISODES),--set training.episodes_per_iteration=$(EPISODES)) || exit 1; \
 	done
 
 tune: install ## the sweep CONFIG into STORAGE: locally, or as a Ray job when RAY_ADDRESS=http://<dashboard>

@@ -67,7 +67,7 @@ def tree(ray_local, tmp_path_factory):
     trial.mkdir(parents=True)
     (sweep / "experiment.yaml").write_text(
         "name: sweep\ntask: CartPole\nalgorithms: [epopt]\nseeds: [2]\nbudget: {iterations: 3}\n"
-        "episodes_per_iteration: 8\nevaluation: {points: 2, episodes: 1}\n"
+        "training: {episodes_per_iteration: 8}\nevaluation: {points: 2, episodes: 1}\n"
     )
     (sweep / "command.txt").write_text("mrpo tune sweep.yaml\n")
     src = os.path.join(main_exp, "epopt__CartPole__kappanone__seed0")
@@ -316,7 +316,7 @@ def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
     """``mrpo train`` is a one-trial sweep: Tune's layout plus the run's report.md and curves;
     a second run of the same command gets a directory of its own."""
     args = ["train", "--iterations", "3", "--seed", "0", "--out", str(tmp_path)]
-    args += ["--set", "episodes_per_iteration=8", "--set", "training.num_minibatches=2"]
+    args += ["--set", "training.episodes_per_iteration=8", "--set", "training.num_minibatches=2"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.count("iter ") == 3 and "run directory:" in out  # one line per iteration, then the summary

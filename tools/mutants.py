@@ -425,17 +425,18 @@ def schema_mutants() -> list[Mutant]:
                 SCHEMA_TESTS,
             )
         )
-    kwargs = "return {k: v for k, v in self.model_dump().items() if v is not None}"
+    kwargs = "return self.model_dump(exclude_unset=True)"
     assert _once(text, kwargs), kwargs
-    for node in _class_fields(tree, "Training"):
-        key = node.target.id
+    from mrpo_rllib.experiments import Training  # derived from MRPOConfig.training's signature
+
+    for key in Training.model_fields:
         out.append(
             Mutant(
                 f"training-{key}",
                 f"`training: {{{key}: ...}}` reaches the trial's MRPOConfig",
                 rel,
                 kwargs,
-                kwargs[:-1] + f' and k != "{key}"}}',
+                f'return {{k: v for k, v in self.model_dump(exclude_unset=True).items() if k != "{key}"}}',
                 SCHEMA_TESTS,
             )
         )

@@ -62,14 +62,20 @@ __all__ = [
     "write_run_summary",
 ]
 
-EVAL_DEFAULTS = (5, 3)  # grid points per axis, episodes per point, when no experiment says
+
+WORST_CASE_EPISODES = 3  # episodes per point of the report's worst-case searches (`--worst-case-budget`)
 
 
 def _experiment_eval_defaults(infos: list[RunInfo]) -> tuple[int, int] | None:
+    """The evaluation grid of the first experiment found next to the runs (its keys not
+    given: :mod:`mrpo_rllib.evaluate`'s defaults), or None when none is found."""
+    from mrpo_rllib.evaluate import DEFAULT_EPISODES, DEFAULT_POINTS
+
     for sweep in sorted({i.sweep_dir for i in infos if i.sweep_dir}):
         exp = runs_mod.read_experiment(sweep)
         if exp is not None:
-            return exp.evaluation.points, exp.evaluation.episodes
+            ev = exp.evaluation
+            return ev.points or DEFAULT_POINTS, ev.episodes or DEFAULT_EPISODES
     return None
 
 
@@ -82,7 +88,7 @@ def report(
     last: int = LAST_ITERATIONS,
     seed: int = 0,
     worst_case_budget: int = 0,
-    worst_case_episodes: int = 3,
+    worst_case_episodes: int = WORST_CASE_EPISODES,
     echo=print,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -188,7 +194,9 @@ def report(
     mono = monotonicity(runs) if not runs.empty else pd.DataFrame()
     mono.to_csv(path("monotonicity.csv"), index=False)
 
-    points, episodes = _experiment_eval_defaults(col.infos) or EVAL_DEFAULTS
+    from mrpo_rllib.evaluate import DEFAULT_EPISODES, DEFAULT_POINTS
+
+    points, episodes = _experiment_eval_defaults(col.infos) or (DEFAULT_POINTS, DEFAULT_EPISODES)
     points, episodes = eval_points or points, eval_episodes or episodes
     if evaluate:
         echo(
