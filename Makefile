@@ -100,10 +100,10 @@ reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds 
 	$(BIN)/mrpo report $(OUT)/small --out $(OUT)/small/report
 
 bench: install-bench ## speed figures against references (BENCH=full|quick|tiny) into OUT/bench.json
-	$(BIN)/python benchmarks/bench.py $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
+	$(BIN)/python -m benchmarks.bench $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
 
 bench-steady: install-bench ## steady-state speed (trained policies, M = 100): this checkout vs REF and SB3, into OUT/steady.json
-	$(BIN)/python benchmarks/steady.py --tasks $(STEADY_TASKS) --rounds $(ROUNDS) $(if $(REF),--ref $(REF)) --out $(OUT)/steady.json
+	$(BIN)/python -m benchmarks.steady --tasks $(STEADY_TASKS) --rounds $(ROUNDS) $(if $(REF),--ref $(REF)) --out $(OUT)/steady.json
 
 cluster-up: install ## start the AWS cluster of cluster/aws.yaml (needs AWS credentials)
 	$(BIN)/ray up -y $(CLUSTER)
@@ -112,7 +112,7 @@ cluster-down: install ## tear the AWS cluster down
 	$(BIN)/ray down -y $(CLUSTER)
 
 env-bench: install ## environment speed against raw pybullet stepping
-	$(BIN)/python benchmarks/bench_envs.py
+	$(BIN)/python -m benchmarks.bench_envs
 
 clean: ## remove results and caches (not .venv)
 	rm -rf $(OUT) .pytest_cache .ruff_cache
