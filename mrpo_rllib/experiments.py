@@ -371,6 +371,19 @@ def load_experiment(
     return parse_experiment(data, path, check)
 
 
+def saved_experiment(sweep_dir: str) -> Experiment | None:
+    """The experiment a sweep saved next to its trials (:func:`mrpo_rllib.runs.read_experiment`),
+    validated (its trials' configs not built); None when there is none or it does not parse
+    (a file of an older schema)."""
+    data = runs.read_experiment(sweep_dir)
+    if data is None:
+        return None
+    try:
+        return parse_experiment(data, os.path.join(sweep_dir, runs.EXPERIMENT_FILE), check=False)
+    except ValueError:
+        return None
+
+
 def dump_experiment(exp: Experiment) -> str:
     """The experiment as YAML, only the keys that were given (what a sweep stores)."""
     return yaml.safe_dump(exp.model_dump(exclude_unset=True), sort_keys=False)

@@ -146,19 +146,20 @@ def read_ledger(run_dir: str, columns: list[str] | None = None):
     return _read_csv(os.path.join(run_dir, LEDGER_FILE), usecols=columns)
 
 
-def read_experiment(sweep_dir: str):
-    """The :class:`~mrpo_rllib.experiments.Experiment` a sweep saved next to its trials
-    (``experiment.yaml``; its trials' configs not built), or None when there is none or it
-    does not parse (a file of an older schema)."""
-    path = os.path.join(sweep_dir, EXPERIMENT_FILE)
-    if not os.path.isfile(path):
-        return None
-    from mrpo_rllib.experiments import load_experiment  # the schema is a layer above the layout
+def read_experiment(sweep_dir: str) -> dict | None:
+    """The experiment a sweep saved next to its trials (``experiment.yaml``) as the mapping it
+    holds, or None when there is none or it is not a YAML mapping. Validated against the
+    schema: :func:`mrpo_rllib.experiments.saved_experiment` (the schema is a layer above)."""
+    import yaml
 
-    try:
-        return load_experiment(path, check=False)
-    except ValueError:
+    text = read_text(os.path.join(sweep_dir, EXPERIMENT_FILE))
+    if text is None:
         return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_command(sweep_dir: str) -> str | None:

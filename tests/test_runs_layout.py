@@ -74,7 +74,7 @@ def test_readers(tmp_path):
 
 
 def test_sweep_files_round_trip(tmp_path):
-    from mrpo_rllib.experiments import dump_experiment, parse_experiment
+    from mrpo_rllib.experiments import dump_experiment, parse_experiment, saved_experiment
 
     exp = parse_experiment(
         {
@@ -87,8 +87,10 @@ def test_sweep_files_round_trip(tmp_path):
         check=False,
     )
     runs.write_sweep_files(str(tmp_path / "x"), dump_experiment(exp), "mrpo tune x.yaml", "abc")
-    assert runs.read_experiment(str(tmp_path / "x")) == exp
+    assert runs.read_experiment(str(tmp_path / "x")) == exp.model_dump(exclude_unset=True)
+    assert saved_experiment(str(tmp_path / "x")) == exp
     assert runs.read_command(str(tmp_path / "x")) == "mrpo tune x.yaml"
     assert (tmp_path / "x" / runs.CODE_FILE).read_text() == "abc\n"
     (tmp_path / "x" / runs.EXPERIMENT_FILE).write_text("name: [\n")  # not YAML: no experiment
     assert runs.read_experiment(str(tmp_path / "x")) is None
+    assert saved_experiment(str(tmp_path / "x")) is None

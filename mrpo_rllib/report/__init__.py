@@ -70,9 +70,10 @@ def _experiment_eval_defaults(infos: list[RunInfo]) -> tuple[int, int] | None:
     """The evaluation grid of the first experiment found next to the runs (its keys not
     given: :mod:`mrpo_rllib.evaluate`'s defaults), or None when none is found."""
     from mrpo_rllib.evaluate import DEFAULT_EPISODES, DEFAULT_POINTS
+    from mrpo_rllib.experiments import saved_experiment
 
     for sweep in sorted({i.sweep_dir for i in infos if i.sweep_dir}):
-        exp = runs_mod.read_experiment(sweep)
+        exp = saved_experiment(sweep)
         if exp is not None:
             ev = exp.evaluation
             return ev.points or DEFAULT_POINTS, ev.episodes or DEFAULT_EPISODES

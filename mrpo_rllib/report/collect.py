@@ -120,7 +120,9 @@ def _describe_run(info: RunInfo) -> None:
     parent = os.path.dirname(os.path.normpath(info.run_dir))
     info.sweep_dir = parent
     info.command = runs_mod.read_command(parent)
-    exp = runs_mod.read_experiment(parent)
+    from mrpo_rllib.experiments import saved_experiment
+
+    exp = saved_experiment(parent)
     if exp is not None:
         key, value = next(iter(exp.budget.stop().items()))
         info.target = ("iterations" if key == "training_iteration" else "env_steps", int(value))
