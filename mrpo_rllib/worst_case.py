@@ -38,6 +38,7 @@ import pandas as pd
 from ray.tune.search import Searcher
 
 from mrpo_rllib.envs.tasks import DEFAULT_RANGE, RANGES, TaskSpec
+from mrpo_rllib.plotting import finish_axes, save_figure
 from mrpo_rllib.ray_session import ray_session
 from mrpo_rllib.statistics import bootstrap_ci
 
@@ -344,14 +345,14 @@ def write_outputs(result: WorstCase, trials: pd.DataFrame, out: str) -> None:
     if result.grid_min_return is not None:
         n = result.grid_points ** len(result.searched)
         ax.axhline(result.grid_min_return, color="C3", ls=":", label=f"grid minimum ({n} points)")
-    ax.set_xlabel("points evaluated")
-    ax.set_ylabel(f"mean return over {result.episodes} episodes")
-    ax.set_title(f"{result.task}, {result.range} range: worst case by {result.sampler}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "best_so_far.png"))
-    plt.close(fig)
+    finish_axes(
+        ax,
+        "points evaluated",
+        f"mean return over {result.episodes} episodes",
+        f"{result.task}, {result.range} range: worst case by {result.sampler}",
+        title_size=9,
+    )
+    save_figure(fig, os.path.join(out, "best_so_far.png"))
 
 
 def describe(result: WorstCase) -> str:

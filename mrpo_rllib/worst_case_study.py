@@ -11,6 +11,7 @@ import os
 
 import pandas as pd
 
+from mrpo_rllib.plotting import finish_axes, save_figure
 from mrpo_rllib.ray_session import ray_session
 from mrpo_rllib.worst_case import (
     DEFAULT_EPISODES,
@@ -81,12 +82,12 @@ def compare_samplers(
             ax.fill_between(
                 curves.index, curves.min(axis=1), curves.max(axis=1), color=f"C{i}", alpha=0.15, lw=0
             )
-        ax.set_xlabel("points evaluated")
-        ax.set_ylabel(f"lowest mean return so far ({episodes} episodes)")
-        ax.set_title(f"{policy.spec.name}, {which} range: samplers compared", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, "samplers.png"))
-        plt.close(fig)
+        finish_axes(
+            ax,
+            "points evaluated",
+            f"lowest mean return so far ({episodes} episodes)",
+            f"{policy.spec.name}, {which} range: samplers compared",
+            title_size=9,
+        )
+        save_figure(fig, os.path.join(out, "samplers.png"))
     return df

@@ -27,6 +27,7 @@ import pandas as pd
 from mrpo_rllib import runs as runs_mod
 from mrpo_rllib import selection as sel
 from mrpo_rllib.envs import get_task, normalize_params
+from mrpo_rllib.plotting import finish_axes, save_figure
 from mrpo_rllib.report.collect import collect, with_groups
 from mrpo_rllib.report.markdown import md_table
 
@@ -107,14 +108,8 @@ def minibatch_study(runs: pd.DataFrame, out: str) -> str:
                     "wall time (min)": float(g["time_s"].max() / 60),
                 }
             )
-        ax.set_title(f"{task}: PPO-DR, seed 0")
-        ax.set_ylabel("average return")
-        ax.set_xlabel("env steps (millions)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "minibatches.png"))
-    plt.close(fig)
+        finish_axes(ax, "env steps (millions)", "average return", f"{task}: PPO-DR, seed 0")
+    save_figure(fig, os.path.join(out, "minibatches.png"))
     return "### Minibatches per epoch\n\n![minibatches](minibatches.png)\n\n" + md_table(
         pd.DataFrame(rows), 1
     )
@@ -212,13 +207,8 @@ def value_clamp_study(runs: pd.DataFrame, out: str) -> str:
             }
         )
     for ax, title in zip(axes, ("A: average return", "W: 10%-worst return"), strict=True):
-        ax.set_title(f"Hopper, PPO-DR, seed 0 — {title}", fontsize=9)
-        ax.set_xlabel("env steps (millions)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "value_clamp.png"))
-    plt.close(fig)
+        finish_axes(ax, "env steps (millions)", title=f"Hopper, PPO-DR, seed 0 — {title}", title_size=9)
+    save_figure(fig, os.path.join(out, "value_clamp.png"))
     return "### The value-loss clamp\n\n![value clamp](value_clamp.png)\n\n" + md_table(pd.DataFrame(rows), 1)
 
 
