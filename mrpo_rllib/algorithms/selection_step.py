@@ -221,7 +221,7 @@ class TrajectorySelection:
         """``episodes.csv`` in ``episode_ledger_dir``; under Tune, in the trial's directory on
         its storage when that is a (shared) file system, else in the trial working dir."""
         directory = self.config.episode_ledger_dir
-        storage = getattr(self, "_storage", None)
+        storage = self._storage  # Tune's Trainable sets it (None outside Tune): rllib_private.py
         if not directory and storage is not None and storage.storage_filesystem.type_name == "local":
             directory = storage.trial_fs_path
         directory = directory or self.logdir
