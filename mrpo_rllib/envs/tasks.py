@@ -10,6 +10,10 @@ Each task has two sets of parameters:
 - ``extra_params``: further physical parameters the simulation honours (actuator power,
   link masses), fixed at their nominal values unless chosen with
   :meth:`TaskSpec.randomizing` (``gym.make(..., randomize={...})``).
+
+Why one file of ~450 lines: half of it is the table itself (every task's rows, as data, in
+the paper's order), the rest the ``TaskSpec`` that reads it; the table is kept whole so that
+it can be checked against the paper at a glance.
 """
 
 from __future__ import annotations
