@@ -5,10 +5,11 @@ SHELL := /bin/bash
 PYTHON   ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
-TASK     ?= CartPole
-ALGO     ?= mrpo
+# TASK, ALGO, ITERS, EPISODES empty: mrpo train's defaults (MRPOConfig's task, selection and M)
+TASK     ?=
+ALGO     ?=
 SEEDS    ?= 0
-ITERS    ?= 20
+ITERS    ?=
 EPISODES ?=
 OUT      ?= results
 CONFIG   ?= tune_configs/smoke.yaml
@@ -60,8 +61,9 @@ format: install ## ruff format and autofix
 
 train: install ## a short training run (embedded Ray): TASK, ALGO, SEEDS, ITERS, EPISODES (M), OUT
 	for seed in $(SEEDS); do \
-		$(BIN)/mrpo train --task $(TASK) --algo $(ALGO) --seed $$seed --iterations $(ITERS) --out $(OUT) \
-			$(if $(EPISODES),--set episodes_per_iteration=$(EPISODES)) || exit 1; \
+		$(BIN)/mrpo train $(if $(TASK),--task $(TASK)) $(if $(ALGO),--algo $(ALGO)) --seed $$seed \
+			$(if $(ITERS),--iterations $(ITERS)) --out $(OUT) \
+			$(if $(EPISODES),--set training.episodes_per_iteration=$(EPISODES)) || exit 1; \
 	done
 
 tune: install ## the sweep CONFIG into STORAGE: locally, or as a Ray job when RAY_ADDRESS=http://<dashboard>
@@ -98,10 +100,10 @@ reproduce-small: install ## CartPole + InvertedPendulum, 3 algorithms x 3 seeds 
 	$(BIN)/mrpo report $(OUT)/small --out $(OUT)/small/report
 
 bench: install-bench ## speed figures against references (BENCH=full|quick|tiny) into OUT/bench.json
-	$(BIN)/python benchmarks/bench.py $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
+	$(BIN)/python -m benchmarks.bench $(if $(filter full,$(BENCH)),,--$(BENCH)) --out $(OUT)/bench.json
 
 bench-steady: install-bench ## steady-state speed (trained policies, M = 100): this checkout vs REF and SB3, into OUT/steady.json
-	$(BIN)/python benchmarks/steady.py --tasks $(STEADY_TASKS) --rounds $(ROUNDS) $(if $(REF),--ref $(REF)) --out $(OUT)/steady.json
+	$(BIN)/python -m benchmarks.steady --tasks $(STEADY_TASKS) --rounds $(ROUNDS) $(if $(REF),--ref $(REF)) --out $(OUT)/steady.json
 
 cluster-up: install ## start the AWS cluster of cluster/aws.yaml (needs AWS credentials)
 	$(BIN)/ray up -y $(CLUSTER)
@@ -110,7 +112,7 @@ cluster-down: install ## tear the AWS cluster down
 	$(BIN)/ray down -y $(CLUSTER)
 
 env-bench: install ## environment speed against raw pybullet stepping
-	$(BIN)/python benchmarks/bench_envs.py
+	$(BIN)/python -m benchmarks.bench_envs
 
 clean: ## remove results and caches (not .venv)
 	rm -rf $(OUT) .pytest_cache .ruff_cache

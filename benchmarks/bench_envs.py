@@ -2,7 +2,7 @@
 
 Run as a script from the repository root (``make env-bench``)::
 
-    python benchmarks/bench_envs.py [--steps N] [--tasks T ...] [--repeats R] [--json PATH]
+    python -m benchmarks.bench_envs [--steps N] [--tasks T ...] [--repeats R] [--json PATH]
 
 ``benchmarks/bench.py`` (``make bench``) imports :func:`measure_env` for its ``env_vs_raw``
 figure. Neither is part of the installed package, and both use only public things of it:

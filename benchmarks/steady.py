@@ -1,12 +1,12 @@
 """Steady-state training speed: the long iterations a real run spends its time in.
 
-``bench.py`` measures a fresh policy's first iterations (~1.5k env steps, dominated by
+``benchmarks.bench`` measures a fresh policy's first iterations (~1.5k env steps, dominated by
 resets and per-iteration fixed costs). Here every contender starts from a policy that
 already keeps its robot up (CartPole and InvertedPendulum balancing, Hopper standing or
 hopping), so that an iteration of M = 100 episodes is ~50k–100k env steps, as in the
 reproduction's later iterations. Run from the repository root::
 
-    python benchmarks/steady.py [--tasks CartPole Hopper] [--rounds 3] [--ref REV]
+    python -m benchmarks.steady [--tasks CartPole Hopper] [--rounds 3] [--ref REV]
                                 [--cache results/bench_cache] [--out results/steady.json]
     make bench-steady [REF=<commit>]
 
@@ -21,15 +21,19 @@ reproduction's later iterations. Run from the repository root::
     speed-up is a ratio measured side by side, not two dates;
   - ``sb3``: Stable-Baselines3 PPO with the same networks, *the policy's weights and the
     observation statistics copied in*, ``DummyVecEnv`` × 16 (SB3's fastest variant on one
-    core in ``bench.py``), each iteration as many env steps as ``new``'s last iteration and
+    core in ``benchmarks.bench``), each iteration as many env steps as ``new``'s last iteration and
     the same optimiser work (``num_epochs × num_minibatches`` gradient steps, see
-    ``bench.sb3_rollout``).
+    ``benchmarks.contenders.sb3_rollout``).
 - **One torch thread per contender**, as Ray gives a one-CPU Tune trial (``OMP_NUM_THREADS``
   = the actor's CPUs); ``--threads`` changes it.
 - **Figures**, per env step (µs): total, sampling, learning; the env's own ``step`` time
   inside our sampling loop (``new`` measures it per batch step; the "raw env" cost), and the
   sampling overhead = sampling − env. Ratios: ``new`` over ``old`` and over ``sb3``
   (throughput, env steps per second of the whole iteration).
+
+Why one file of ~460 lines: the driver and the worker processes it starts (``steady.py
+worker ...``, possibly on another commit's checkout) must be the same script, so the workers'
+code cannot move into modules of this checkout's ``benchmarks`` package.
 """
 
 from __future__ import annotations
@@ -123,13 +127,15 @@ def _worker_ours(task: str, ckpt: str) -> None:
 
 
 def _worker_sb3(task: str, ckpt: str) -> None:
-    import bench
     import numpy as np
     import torch
 
+    from benchmarks.contenders import SB3Run
+    from benchmarks.settings import BenchSettings
+
     weights, filt = _policy_weights(task, ckpt)
-    s = bench.BenchSettings(num_minibatches=32, num_epochs=10, seed=0)
-    run = bench.SB3Run(task, "DummyVecEnv", ENVS_PER_RUNNER, s)
+    s = BenchSettings(num_minibatches=32, num_epochs=10, seed=0)
+    run = SB3Run(task, "DummyVecEnv", ENVS_PER_RUNNER, s)
     policy = run.model.policy
     state = policy.state_dict()
     for ours, theirs in _SB3_NAMES.items():

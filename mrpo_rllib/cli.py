@@ -3,6 +3,14 @@
 ``mrpo train`` and ``mrpo tune`` read the same experiment schema
 (:mod:`mrpo_rllib.experiments`): ``train`` builds a one-trial experiment from its flags,
 ``tune`` reads a file; both take ``--set key=value`` overrides of any key of the schema.
+
+Defaults have one owner each, never this module: an option left out is not passed on, so the
+function or schema it reaches applies its own default (``tests/test_defaults.py`` checks),
+and choices come from the module that owns them.
+
+Why one file of ~480 lines: every command's options (more than half of it, declarations)
+sit next to the thin function that hands them on, so a flag and where it goes are read
+together; nothing here computes anything of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +23,16 @@ import os
 import signal
 import sys
 
+from mrpo_rllib import runs
 from mrpo_rllib.selection import SELECTIONS
 
 DEFAULT_OUT = "results"
+TRAIN_ITERATIONS = 20  # `mrpo train`'s budget when neither --iterations nor --env-steps is given
+
+
+def _given(**options) -> dict:
+    """The options given on the command line (not None): the callee's defaults for the rest."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _cmd_tasks(args) -> int:
@@ -39,16 +54,18 @@ def _cmd_tasks(args) -> int:
 
 def train_experiment(args, name: str):
     """The one-trial experiment of ``mrpo train``'s flags (validated, nothing written)."""
+    from mrpo_rllib.algorithms import MRPOConfig
     from mrpo_rllib.experiments import apply_overrides, parse_experiment
 
     budget = {"env_steps": args.env_steps} if args.env_steps else {"iterations": args.iterations}
+    default = MRPOConfig()
     data = {
         "name": name,
-        "task": args.task,
-        "algorithms": [args.algo],
+        "task": args.task or default.task,
+        "algorithms": [args.algo or default.selection],
         "seeds": [args.seed],
         "budget": budget,
-        "checkpoint_every": args.checkpoint_every,
+        **_given(checkpoint_every=args.checkpoint_every),
     }
     return parse_experiment(apply_overrides(data, args.set), "mrpo train")
 
@@ -89,7 +106,8 @@ def _cmd_train(args) -> int:
         f"done: {m['training_iteration']} iterations, {int(m['num_env_steps_sampled_lifetime']):,} env steps; "
         f"last iteration: average {m['mrpo']['return_mean']:.1f}, 10%-worst {m['mrpo']['return_worst10']:.1f}"
     )
-    print(f"run directory: {run_dir} (report.md, curves.png, progress.csv, episodes.csv, checkpoint_*/)")
+    files = (runs.SUMMARY_FILE, runs.CURVES_FILE, runs.PROGRESS_FILE, runs.LEDGER_FILE, "checkpoint_*/")
+    print(f"run directory: {run_dir} ({', '.join(files)})")
     return 0
 
 
@@ -131,20 +149,6 @@ def _cmd_tune(args) -> int:
     return 1 if any(r.error is not None for r in results) else 0
 
 
-def _bench(bench_args: list[str]) -> int:
-    """``mrpo bench ARGS`` = ``python benchmarks/bench.py ARGS`` of the source checkout."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isfile(os.path.join(root, "benchmarks", "bench.py")):
-        print(
-            "mrpo bench: error: runs from a source checkout (benchmarks/bench.py not found)", file=sys.stderr
-        )
-        return 2
-    sys.path.insert(0, os.path.join(root, "benchmarks"))
-    import bench
-
-    return bench.main(bench_args)
-
-
 def _require_video(command: str) -> bool:
     """True when the video extra is installed; else prints the error naming it."""
     from mrpo_rllib.video import require_video
@@ -165,16 +169,13 @@ def _cmd_evaluate(args) -> int:
     try:
         df = evaluate(
             args.checkpoint,
-            grid=args.grid,
-            points=args.points,
-            episodes=args.episodes,
-            seed=args.seed,
+            **_given(grid=args.grid, points=args.points, episodes=args.episodes, seed=args.seed),
             deterministic=not args.stochastic,
         )
     except FileNotFoundError as e:
         print(f"mrpo evaluate: error: {e}", file=sys.stderr)
         return 2
-    print(f"{df.attrs['task']}, {args.grid} grid, checkpoint {df.attrs['checkpoint']}")
+    print(f"{df.attrs['task']}, {df.attrs['grid']} grid, checkpoint {df.attrs['checkpoint']}")
     print(df.to_string(index=False))
     if args.out:
         df.to_csv(args.out, index=False)
@@ -183,15 +184,15 @@ def _cmd_evaluate(args) -> int:
         from mrpo_rllib.video import film_evaluation
 
         for path in film_evaluation(
-            args.checkpoint, df, args.video, args.video_points, args.seed, not args.stochastic
+            args.checkpoint, df, args.video, args.video_points, df.attrs["seed"], not args.stochastic
         ):
             print(f"wrote {path}")
     return 0
 
 
 def _cmd_worst_case(args) -> int:
+    from mrpo_rllib import worst_case as wc
     from mrpo_rllib.evaluate import checkpoint_task
-    from mrpo_rllib.worst_case import describe, search_worst_case
 
     if args.video and args.compare_samplers:
         raise ValueError("--video films one search's worst point; it does not go with --compare-samplers")
@@ -204,28 +205,32 @@ def _cmd_worst_case(args) -> int:
         return 2
     if args.task and args.task != task:
         raise ValueError(f"checkpoint {args.checkpoint!r} is of task {task}, not {args.task}")
-    out = args.out or os.path.join(
-        DEFAULT_OUT, "worst_case", f"{task}_{args.range}_{args.sampler}_seed{args.seed}"
-    )
+    which, sampler = args.range or wc.DEFAULT_RANGE, args.sampler or wc.DEFAULT_SAMPLER
+    seed = 0 if args.seed is None else args.seed
+    out = args.out or os.path.join(DEFAULT_OUT, "worst_case", f"{task}_{which}_{sampler}_seed{seed}")
     if args.compare_samplers:
-        from mrpo_rllib.worst_case import compare_samplers
+        from mrpo_rllib.worst_case_study import compare_samplers
 
         seeds = tuple(args.compare_samplers)
-        compare_samplers(args.checkpoint, args.range, args.budget, args.episodes, seeds, out=out)
+        # the search's budget and episodes, not the study's own defaults
+        budget, episodes = args.budget or wc.DEFAULT_BUDGET, args.episodes or wc.DEFAULT_EPISODES
+        compare_samplers(args.checkpoint, which, budget, episodes, seeds, out=out)
         print(f"wrote {out}/ (samplers.csv, samplers_summary.csv, samplers.png)")
         return 0
-    result = search_worst_case(
+    result = wc.search_worst_case(
         args.checkpoint,
-        which=args.range,
-        budget=args.budget,
-        episodes=args.episodes,
-        seed=args.seed,
-        sampler=args.sampler,
-        reeval_episodes=args.reeval_episodes,
-        grid_points=args.grid_points,
+        which=which,
+        sampler=sampler,
+        **_given(
+            budget=args.budget,
+            episodes=args.episodes,
+            seed=args.seed,
+            reeval_episodes=args.reeval_episodes,
+            grid_points=args.grid_points,
+        ),
         out=out,
     )
-    print(describe(result))
+    print(wc.describe(result))
     print(f"wrote {out}/ (worst_case.json, trials.csv, best_so_far.png)")
     if args.video:
         from mrpo_rllib.video import film_worst_case
@@ -246,13 +251,15 @@ def _cmd_report(args) -> int:
     report(
         args.runs_dir,
         args.out,
-        eval_points=args.eval_points,
-        eval_episodes=args.eval_episodes,
         evaluate=not args.no_eval,
-        last=args.last,
-        worst_case_budget=args.worst_case_budget,
-        worst_case_episodes=args.worst_case_episodes,
         argv=args.argv,
+        **_given(
+            eval_points=args.eval_points,
+            eval_episodes=args.eval_episodes,
+            last=args.last,
+            worst_case_budget=args.worst_case_budget,
+            worst_case_episodes=args.worst_case_episodes,
+        ),
     )
     return 0
 
@@ -274,11 +281,17 @@ def _add_set(p) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a key of the experiment schema, e.g. training.lr=0.001 or "
-        "episodes_per_iteration=50 (repeatable; value read as YAML; see docs/cli.md)",
+        "training.episodes_per_iteration=50 (repeatable; value read as YAML; see docs/cli.md)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mrpo_rllib import evaluate as ev
+    from mrpo_rllib import worst_case as wc
+    from mrpo_rllib.envs.tasks import DEFAULT_RANGE, RANGES
+    from mrpo_rllib.report import WORST_CASE_EPISODES
+    from mrpo_rllib.report.stats import LAST_ITERATIONS
+
     parser = argparse.ArgumentParser(prog="mrpo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -286,14 +299,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser("train", help="one training run: a one-trial sweep (embedded Ray unless RAY_ADDRESS)")
-    p.add_argument("--task", default="CartPole", help="task name, e.g. Hopper (default CartPole)")
-    p.add_argument("--algo", default="mrpo", choices=SELECTIONS, help="selection rule (default mrpo)")
+    p.add_argument("--task", default=None, help="task name, e.g. Hopper (default: MRPOConfig's)")
+    p.add_argument("--algo", default=None, choices=SELECTIONS, help="selection rule (default: MRPOConfig's)")
     p.add_argument("--seed", type=int, default=0)
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--iterations", type=_positive_int, default=20, help="budget (default 20)")
+    budget.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=TRAIN_ITERATIONS,
+        help=f"budget (default {TRAIN_ITERATIONS})",
+    )
     budget.add_argument("--env-steps", type=_positive_int, default=None, help="budget in env steps instead")
     p.add_argument(
-        "--checkpoint-every", type=_positive_int, default=10, help="checkpoint period (and at the end)"
+        "--checkpoint-every",
+        type=_positive_int,
+        default=None,
+        help="checkpoint period, and at the end (default: the schema's checkpoint_every)",
     )
     p.add_argument("--out", default=DEFAULT_OUT, help="storage: the run goes to OUT/train-<time>/<trial>/")
     p.add_argument("--name", default=None, help="experiment name instead of train-<time>")
@@ -318,16 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
     p.set_defaults(func=_cmd_tune)
 
-    sub.add_parser("bench", help="speed figures: benchmarks/bench.py [--quick|--tiny] [--out FILE]")
-
     p = sub.add_parser("evaluate", help="roll a checkpoint out on a grid over the train or test range")
     p.add_argument("checkpoint", help="a checkpoint_000NNN dir, or a run dir (its last checkpoint)")
-    p.add_argument("--grid", choices=("train", "test"), default="test", help="which range (default test)")
+    p.add_argument("--grid", choices=RANGES, default=None, help=f"which range (default {DEFAULT_RANGE})")
     p.add_argument(
-        "--points", type=_positive_int, default=5, help="grid points per parameter axis (default 5)"
+        "--points",
+        type=_positive_int,
+        default=None,
+        help=f"grid points per parameter axis (default {ev.DEFAULT_POINTS})",
     )
-    p.add_argument("--episodes", type=_positive_int, default=3, help="episodes per grid point (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
+    p.add_argument(
+        "--episodes",
+        type=_positive_int,
+        default=None,
+        help=f"episodes per grid point (default {ev.DEFAULT_EPISODES})",
+    )
+    p.add_argument("--seed", type=int, default=None, help="evaluation seed (default 0)")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: deterministic)")
     p.add_argument("--out", default=None, help="also write the table to this CSV file")
     p.add_argument(
@@ -347,19 +374,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worst-case", help="search a checkpoint's worst environment (Ray Tune + Optuna)")
     p.add_argument("checkpoint", help="a checkpoint_000NNN dir, or a run dir (its last checkpoint)")
     p.add_argument(
-        "--range", choices=("train", "test"), default="test", help="the box searched (default test)"
+        "--range",
+        choices=RANGES,
+        default=None,
+        help=f"the box searched (default {DEFAULT_RANGE})",
     )
-    p.add_argument("--budget", type=_positive_int, default=60, help="points evaluated (default 60)")
-    p.add_argument("--episodes", type=_positive_int, default=5, help="episodes per point (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="search and evaluation seed (default 0)")
     p.add_argument(
-        "--sampler", choices=("tpe", "cmaes", "random"), default="tpe", help="optimiser (default tpe)"
+        "--budget",
+        type=_positive_int,
+        default=None,
+        help=f"points evaluated (default {wc.DEFAULT_BUDGET})",
+    )
+    p.add_argument(
+        "--episodes",
+        type=_positive_int,
+        default=None,
+        help=f"episodes per point (default {wc.DEFAULT_EPISODES})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="search and evaluation seed (default 0)",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=wc.SAMPLERS,
+        default=None,
+        help=f"optimiser (default {wc.DEFAULT_SAMPLER})",
     )
     p.add_argument(
         "--reeval-episodes", type=_positive_int, default=None, help="for the worst point (default 4x)"
     )
     p.add_argument(
-        "--grid-points", type=int, default=10, help="comparison grid per axis, <= 2 params (0: none)"
+        "--grid-points",
+        type=int,
+        default=None,
+        help=f"comparison grid per axis, <= 2 params (0: none) (default {wc.DEFAULT_GRID_POINTS})",
     )
     p.add_argument("--task", default=None, help="refuse a checkpoint of another task")
     p.add_argument(
@@ -387,14 +438,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-episodes", type=_positive_int, default=None, help="Figure 2 episodes per grid point"
     )
     p.add_argument("--no-eval", action="store_true", help="skip the checkpoint evaluation (Figure 2)")
-    p.add_argument("--last", type=_positive_int, default=50, help="Table 2: last N iterations per seed")
+    p.add_argument(
+        "--last",
+        type=_positive_int,
+        default=None,
+        help=f"Table 2: last N iterations per seed (default {LAST_ITERATIONS})",
+    )
     p.add_argument(
         "--worst-case-budget",
         type=int,
-        default=0,
-        help="also search each run's worst test environment with N points (0: no search)",
+        default=None,
+        help="also search each run's worst test environment with N points (default 0: no search)",
     )
-    p.add_argument("--worst-case-episodes", type=_positive_int, default=3, help="episodes per searched point")
+    p.add_argument(
+        "--worst-case-episodes",
+        type=_positive_int,
+        default=None,
+        help=f"episodes per searched point (default {WORST_CASE_EPISODES})",
+    )
     p.add_argument(
         "--study", choices=("learner",), default=None, help="a study's figures instead (docs/learner.md)"
     )
@@ -407,9 +468,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for name in ("ray", "ray.rllib"):  # RLlib's config notices; Ray's own output: see ray_session
         logging.getLogger(name).setLevel(logging.ERROR)
-    given = sys.argv[1:] if argv is None else argv
-    if given[:1] == ["bench"]:  # its arguments are benchmarks/bench.py's
-        return _bench(given[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = sys.argv if argv is None else ["mrpo", *argv]  # what command.txt records

@@ -49,8 +49,12 @@ import pandas as pd
 
 from mrpo_rllib import runs
 from mrpo_rllib.envs import TaskSpec, get_task
+from mrpo_rllib.envs.tasks import DEFAULT_RANGE, RANGES
 from mrpo_rllib.ray_session import ray_session
 
+# The evaluation grid's defaults (mrpo evaluate, mrpo report, an experiment's `evaluation:`)
+DEFAULT_POINTS = 5  # grid points per parameter axis
+DEFAULT_EPISODES = 3  # episodes per grid point
 RESULT_COLUMNS = ("return_mean", "return_std", "return_min", "length_mean", "episodes")
 
 _MODULE_PATH = os.path.join("learner_group", "learner", "rl_module", "default_policy")
@@ -58,7 +62,9 @@ _E2M_PATH = os.path.join("env_runner", "env_to_module_connector")
 _M2E_PATH = os.path.join("env_runner", "module_to_env_connector")
 
 
-def grid_points(task: str | TaskSpec, grid: str = "test", points: int = 5) -> pd.DataFrame:
+def grid_points(
+    task: str | TaskSpec, grid: str = DEFAULT_RANGE, points: int = DEFAULT_POINTS
+) -> pd.DataFrame:
     """The evaluation grid of ``task`` as a DataFrame, one row per point, one column per
     parameter (see :meth:`~mrpo_rllib.envs.tasks.TaskSpec.grid`)."""
     spec = task if isinstance(task, TaskSpec) else get_task(task)
@@ -270,7 +276,7 @@ def _remote_chunk(policy, points, episodes, seed, deterministic):
 
 # -- driver ------------------------------------------------------------------------------------
 def _check_args(grid: str, points: int, episodes: int, seed: int) -> None:
-    if grid not in ("train", "test"):
+    if grid not in RANGES:
         raise ValueError(f"grid must be 'train' or 'test', got {grid!r}")
     for name, v in (("points", points), ("episodes", episodes)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -281,9 +287,9 @@ def _check_args(grid: str, points: int, episodes: int, seed: int) -> None:
 
 def evaluate_many(
     checkpoints: list[str],
-    grid: str = "test",
-    points: int = 5,
-    episodes: int = 3,
+    grid: str = DEFAULT_RANGE,
+    points: int = DEFAULT_POINTS,
+    episodes: int = DEFAULT_EPISODES,
     seed: int = 0,
     deterministic: bool = True,
 ) -> list[pd.DataFrame]:
@@ -321,9 +327,9 @@ def evaluate_many(
 
 def evaluate(
     checkpoint: str,
-    grid: str = "test",
-    points: int = 5,
-    episodes: int = 3,
+    grid: str = DEFAULT_RANGE,
+    points: int = DEFAULT_POINTS,
+    episodes: int = DEFAULT_EPISODES,
     seed: int = 0,
     deterministic: bool = True,
 ) -> pd.DataFrame:

@@ -12,19 +12,35 @@ checkpoints, failures, evaluation).
 Every combination setting × algorithm × κ setting (MRPO only) × seed is one trial, named
 ``{algo}__{task}__kappa{k}__seed{s}[__{setting}]`` (:mod:`mrpo_rllib.runs`).
 
+``training:`` takes every keyword of ``MRPOConfig.training`` (read from its signature, so a
+new option of the config needs no listing here) except the trial's own (``selection`` and the
+κ schedule: ``algorithms`` and ``kappa``), M (``episodes_per_iteration``) included, plus the
+RLlib PPO settings of :data:`RLLIB_TRAINING`. A key given, even as ``null``, is passed on as
+given (``num_minibatches: null``: RLlib's minibatch mode); a key left out keeps the config's
+default.
+
 ``--set key=value`` on the command line overrides a key of the file (``training.lr=1e-3``,
-``episodes_per_iteration=50``, ``kappa=[1.0]``); the value is read as YAML.
+``training.episodes_per_iteration=50``, ``kappa=[1.0]``); the value is read as YAML.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from mrpo_rllib import runs
 from mrpo_rllib.envs import get_task
@@ -66,41 +82,60 @@ class Budget(_Strict):
 
 
 class Evaluation(_Strict):
-    """Grid evaluation of each trial's checkpoints (used by ``mrpo report``)."""
+    """Grid evaluation of each trial's checkpoints (used by ``mrpo report``); a key not given
+    means :mod:`mrpo_rllib.evaluate`'s default (``DEFAULT_POINTS``, ``DEFAULT_EPISODES``)."""
 
-    points: PositiveInt = 5
-    episodes: PositiveInt = 3
+    points: PositiveInt | None = None
+    episodes: PositiveInt | None = None
 
 
-class Training(_Strict):
-    """Algorithm settings for ``MRPOConfig.training``; a key not given keeps MRPOConfig's
-    default, and MRPOConfig checks the values (see its ``training`` docstring)."""
+# MRPOConfig.training keywords that are the trial's own: ``algorithms`` and ``kappa`` set them.
+TRIAL_KEYWORDS = ("selection", "kappa_start", "kappa_end", "kappa_ramp_iters")
+# RLlib's PPO settings an experiment may set under ``training:`` (MRPOConfig.training passes
+# them on to PPOConfig.training), with the type a YAML value is read as.
+RLLIB_TRAINING: dict[str, Any] = {
+    "lr": float,
+    "num_epochs": int,
+    "minibatch_size": int | None,  # RLlib's rows per minibatch: not with num_minibatches
+    "clip_param": float,
+    "gamma": float,
+    "lambda_": float,
+    "vf_loss_coeff": float,
+    "vf_clip_param": float,  # .inf: no clamp (the default)
+    "grad_clip": float | None,
+    "entropy_coeff": float,
+    "use_kl_loss": bool,  # RLlib's adaptive KL penalty on top of the clipped objective
+    "kl_coeff": float,
+}
 
-    lr: float | None = None
-    num_epochs: int | None = None
-    # gradient steps per epoch (equal optimiser effort); or RLlib's rows per minibatch, not both
-    num_minibatches: int | None = None
-    minibatch_size: int | None = None
-    clip_param: float | None = None
-    gamma: float | None = None
-    lambda_: float | None = None
-    vf_loss_coeff: float | None = None
-    vf_clip_param: float | None = None  # .inf: no clamp (the default)
-    grad_clip: float | None = None
-    entropy_coeff: float | None = None
-    worst_fraction: float | None = None
-    epopt_alpha: float | None = None
-    epopt_warmup_iters: int | None = None
-    # RLlib's adaptive KL penalty on top of the clipped objective (off by default)
-    use_kl_loss: bool | None = None
-    kl_coeff: float | None = None
-    # PPO2's remaining settings (docs/decisions.md): "torch" | "orthogonal", Adam's ε, on/off
-    weight_init: str | None = None
-    adam_epsilon: float | None = None
-    reward_scaling: bool | None = None
 
+def mrpo_training_keywords() -> dict[str, Any]:
+    """The keywords of ``MRPOConfig.training``'s own signature (the trial's left out), with
+    their annotated types: what ``training:`` takes besides :data:`RLLIB_TRAINING`."""
+    from mrpo_rllib.algorithms import MRPOConfig
+
+    sig = inspect.signature(MRPOConfig.training, eval_str=True)
+    return {
+        name: (Any if p.annotation is inspect.Parameter.empty else p.annotation)
+        for name, p in sig.parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in TRIAL_KEYWORDS
+    }
+
+
+class _TrainingBase(_Strict):
     def kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        """The keys given (``null`` included), for ``MRPOConfig.training``."""
+        return self.model_dump(exclude_unset=True)
+
+
+Training = create_model(
+    "Training",
+    __base__=_TrainingBase,
+    __doc__="Algorithm settings for ``MRPOConfig.training``: its own keywords (see its "
+    "docstring) and RLLIB_TRAINING; a key not given keeps MRPOConfig's default, and "
+    "MRPOConfig checks the values.",
+    **{name: (kind, None) for name, kind in {**RLLIB_TRAINING, **mrpo_training_keywords()}.items()},
+)
 
 
 class Experiment(_Strict):
@@ -117,7 +152,6 @@ class Experiment(_Strict):
     randomize: dict[str, list[float] | dict[str, list[float]]] | None = None
     # Algorithm settings: not given = MRPOConfig's default.
     kappa: Annotated[list[float | KappaSchedule], Field(min_length=1)] | None = None
-    episodes_per_iteration: int | None = None
     env_runners_per_trial: int | None = None
     envs_per_env_runner: int | None = None
     training: Training = Field(default_factory=Training)
@@ -161,8 +195,6 @@ class Experiment(_Strict):
         if self.envs_per_env_runner is not None:
             runners["num_envs_per_env_runner"] = self.envs_per_env_runner
         training = self.training.kwargs()
-        if self.episodes_per_iteration is not None:
-            training["episodes_per_iteration"] = self.episodes_per_iteration
         return (
             MRPOConfig()
             .environment(
@@ -220,7 +252,6 @@ class Experiment(_Strict):
             return "key 'randomize': "
         attr = str(error).split(" ", 1)[0].strip("`'")
         keys = {
-            "episodes_per_iteration": "episodes_per_iteration",
             "kappa_start": "kappa",
             "kappa_end": "kappa",
             "kappa_ramp_iters": "kappa",
@@ -298,10 +329,21 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     return data
 
 
+# Keys of an earlier schema: where they went.
+MOVED = {"episodes_per_iteration": "training.episodes_per_iteration"}
+
+
 def parse_experiment(data: Any, source: str = "experiment", check: bool = True) -> Experiment:
     """Validate a mapping as an Experiment (and, with ``check``, every trial's MRPOConfig)."""
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+    for old, new in MOVED.items():
+        if old in data:
+            parent, _, key = new.rpartition(".")
+            raise ValueError(
+                f"{source}: key {old!r}: moved under {parent}: (write `{parent}: {{{key}: "
+                f"{data[old]!r}}}`, or --set {new}={data[old]!r})"
+            )
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as e:
@@ -327,6 +369,19 @@ def load_experiment(
     if isinstance(data, dict):
         data = apply_overrides(data, overrides)
     return parse_experiment(data, path, check)
+
+
+def saved_experiment(sweep_dir: str) -> Experiment | None:
+    """The experiment a sweep saved next to its trials (:func:`mrpo_rllib.runs.read_experiment`),
+    validated (its trials' configs not built); None when there is none or it does not parse
+    (a file of an older schema)."""
+    data = runs.read_experiment(sweep_dir)
+    if data is None:
+        return None
+    try:
+        return parse_experiment(data, os.path.join(sweep_dir, runs.EXPERIMENT_FILE), check=False)
+    except ValueError:
+        return None
 
 
 def dump_experiment(exp: Experiment) -> str:

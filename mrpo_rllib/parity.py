@@ -200,7 +200,7 @@ def train_sb3(task: str, seed: int, env_steps: int, storage: str) -> str:
                     time_s=time.time() - start,
                 )
             )
-            pd.DataFrame(rows).to_csv(os.path.join(out, "progress.csv"), index=False)
+            pd.DataFrame(rows).to_csv(os.path.join(out, runs.PROGRESS_FILE), index=False)
 
     model.learn(total_timesteps=env_steps, callback=_Log())
     model.save(os.path.join(out, "model.zip"))
@@ -282,11 +282,11 @@ def collect(storage: str, config_dir: str = CONFIG_DIR) -> tuple[pd.DataFrame, p
     frames, evals = [], []
     for run_dir in runs.find_run_dirs(os.path.join(storage, "ours")):
         name = runs.parse_run_name(run_dir)
-        progress = os.path.join(run_dir, "progress.csv")
-        if name is None or not os.path.isfile(progress) or os.path.getsize(progress) == 0:
+        df = runs.read_progress(run_dir)
+        if name is None or df is None:
             continue
-        df = pd.read_csv(progress).drop_duplicates("training_iteration", keep="last")
-        params = json.load(open(os.path.join(run_dir, "params.json")))
+        df = df.drop_duplicates("training_iteration", keep="last")
+        params = runs.read_params(run_dir)
         m = params.get("episodes_per_iteration") or params.get("variant", {}).get("training", {}).get(
             "episodes_per_iteration"
         )
@@ -312,10 +312,9 @@ def collect(storage: str, config_dir: str = CONFIG_DIR) -> tuple[pd.DataFrame, p
             evals.append(dict(side="ours", task=name.task, seed=name.seed, eval_mean=ev["mean"]))
     for run_dir in sorted(glob.glob(os.path.join(storage, "sb3", "*__seed*"))):
         task, seed = os.path.basename(run_dir).split("__seed")
-        progress = os.path.join(run_dir, "progress.csv")
-        if not os.path.isfile(progress):
+        df = runs.read_progress(run_dir)  # the SB3 side's, written like ours
+        if df is None:
             continue
-        df = pd.read_csv(progress)
         frames.append(df.assign(side="sb3", task=task, seed=int(seed)))
         path = os.path.join(run_dir, "eval.json")
         if os.path.isfile(path):

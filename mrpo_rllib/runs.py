@@ -13,22 +13,47 @@ looks the same::
 ``k`` is ``0.25-2`` for a rising κ schedule, ``5`` for a fixed κ, ``none`` for EPOpt and DR;
 ``setting`` names one of an experiment's compared settings (see ``settings:`` in
 :mod:`mrpo_rllib.experiments`).
+
+This module owns the layout: every file name above is a constant here (``PARAMS_FILE``,
+``PROGRESS_FILE``, ...), and the files are read and written through the functions of this
+module (:func:`read_params`, :func:`read_progress`, :func:`read_ledger`,
+:func:`read_experiment`, :func:`write_sweep_files`); no other module of the package spells a
+file name of the layout (``tests/test_runs_layout.py`` checks).
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# -- the layout's file names ------------------------------------------------------------------------
+# Next to a sweep's trials (written by mrpo_rllib.sweep):
+EXPERIMENT_FILE = "experiment.yaml"  # the experiment, only the keys given
+COMMAND_FILE = "command.txt"  # the command line that started the sweep
+CODE_FILE = "code.txt"  # the code it ran (git commit)
+# In a run directory, Tune's:
+PARAMS_FILE = "params.json"  # the trial's full algorithm config
+PROGRESS_FILE = "progress.csv"  # one row per iteration
+RESULT_FILE = "result.json"  # one JSON line per iteration
+ERROR_FILE = "error.txt"  # the trial's failures
+ERROR_PICKLE = "error.pkl"
+# ... ours:
+LEDGER_FILE = "episodes.csv"  # the episode ledger (mrpo_rllib.algorithms.selection_step)
+SUMMARY_FILE = "report.md"  # `mrpo train`'s summary of the run
+CURVES_FILE = "curves.png"
+# ... and RLlib's, in each checkpoint_000NNN/:
+CHECKPOINT_MARKER = "rllib_checkpoint.json"
+ALGORITHM_STATE_FILE = "algorithm_state.pkl"
+
 RUN_RE = re.compile(
     r"^(?P<algo>[a-z]+)__(?P<task>[A-Za-z0-9]+)__kappa(?P<kappa>.+?)__seed(?P<seed>\d+)"
     r"(?:__(?P<setting>[A-Za-z0-9.-]+))?$"
 )
-CHECKPOINT_MARKER = "rllib_checkpoint.json"
 _CHECKPOINT_RE = re.compile(r"checkpoint_(\d+)$")
 
 
@@ -80,6 +105,77 @@ def find_run_dirs(root: str) -> list[str]:
     return sorted(found)
 
 
+# -- reading and writing the layout's files ---------------------------------------------------------
+def read_text(path: str) -> str | None:
+    """The text of ``path``, or None when it cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def read_params(run_dir: str) -> dict[str, Any]:
+    """The trial config Tune saved (``params.json``). Raises ``OSError`` when there is none
+    and ``json.JSONDecodeError`` when it is not JSON."""
+    with open(os.path.join(run_dir, PARAMS_FILE)) as f:
+        return json.load(f)
+
+
+def _read_csv(path: str, **kwargs):
+    import pandas as pd
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return None
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        return None
+
+
+def read_progress(run_dir: str):
+    """Tune's ``progress.csv`` of a run as a DataFrame, as written (one row per reported
+    iteration), or None when it is missing or empty."""
+    return _read_csv(os.path.join(run_dir, PROGRESS_FILE))
+
+
+def read_ledger(run_dir: str, columns: list[str] | None = None):
+    """The episode ledger ``episodes.csv`` of a run (``iteration``, ``return``, ``length``,
+    one column per randomized parameter, ``kept``) as a DataFrame, only ``columns`` when
+    given; None when it is missing or empty."""
+    return _read_csv(os.path.join(run_dir, LEDGER_FILE), usecols=columns)
+
+
+def read_experiment(sweep_dir: str) -> dict | None:
+    """The experiment a sweep saved next to its trials (``experiment.yaml``) as the mapping it
+    holds, or None when there is none or it is not a YAML mapping. Validated against the
+    schema: :func:`mrpo_rllib.experiments.saved_experiment` (the schema is a layer above)."""
+    import yaml
+
+    text = read_text(os.path.join(sweep_dir, EXPERIMENT_FILE))
+    if text is None:
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_command(sweep_dir: str) -> str | None:
+    """The command line that started a sweep (``command.txt``), stripped, or None."""
+    text = read_text(os.path.join(sweep_dir, COMMAND_FILE))
+    return text.strip() if text else None
+
+
+def write_sweep_files(sweep_dir: str, experiment_yaml: str, command: str, code: str) -> None:
+    """What a sweep stores next to its trials: the experiment, the command line, the code."""
+    os.makedirs(sweep_dir, exist_ok=True)
+    for name, text in ((EXPERIMENT_FILE, experiment_yaml), (COMMAND_FILE, command), (CODE_FILE, code)):
+        with open(os.path.join(sweep_dir, name), "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+
+
 # -- checkpoints ---------------------------------------------------------------------------------
 def checkpoint_number(path: str) -> int:
     """N of a ``checkpoint_000NNN`` directory (-1 for any other name)."""
@@ -102,7 +198,7 @@ def checkpoint_iteration(checkpoint: str) -> int:
     Tune numbers checkpoint directories by count, not by iteration)."""
     import pickle
 
-    with open(os.path.join(checkpoint, "algorithm_state.pkl"), "rb") as f:
+    with open(os.path.join(checkpoint, ALGORITHM_STATE_FILE), "rb") as f:
         return int(pickle.load(f)["training_iteration"])
 
 

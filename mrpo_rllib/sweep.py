@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from mrpo_rllib import runs
 from mrpo_rllib.experiments import Experiment, dump_experiment
 from mrpo_rllib.ray_session import ray_session
 
@@ -83,7 +84,7 @@ def _check_same_experiment(exp: Experiment, exp_path: str, remote_storage: bool)
     old trials); the definition it saved, ``experiment.yaml``, must hold the same keys and
     values as the one given now (its layout and comments may differ: earlier versions saved
     the file as given)."""
-    saved = os.path.join(exp_path, "experiment.yaml")
+    saved = os.path.join(exp_path, runs.EXPERIMENT_FILE)
     if remote_storage or not os.path.isfile(saved):
         return
     with open(saved) as f:
@@ -154,7 +155,7 @@ def _loggers():
             # Tune opens progress.csv lazily at a trial's first result (after copying it
             # back from remote storage); the file is opened for appending.
             super()._setup_trial(trial)
-            path = os.path.join(trial.local_path, "progress.csv")
+            path = os.path.join(trial.local_path, runs.PROGRESS_FILE)
             drop_rows_after(path, _restart_iteration(trial))
             if self._trial_continue[trial]:
                 # Keep the file's columns: a restored trial's first result may have more keys.
@@ -168,7 +169,7 @@ def _loggers():
     class ContinuousJsonLogger(JsonLoggerCallback):
         def log_trial_start(self, trial):
             super().log_trial_start(trial)  # at every (re)start of the trial's actor
-            drop_rows_after(os.path.join(trial.local_path, "result.json"), _restart_iteration(trial))
+            drop_rows_after(os.path.join(trial.local_path, runs.RESULT_FILE), _restart_iteration(trial))
 
     return [ContinuousCSVLogger(), ContinuousJsonLogger()]
 
@@ -277,20 +278,19 @@ def run_sweep(
                 raise ValueError(
                     f"sweep {exp.name} at {exp_path} was started by a version of mrpo_rllib whose trial "
                     "configuration has other keys than this one's; resume it with the version that "
-                    f"started it (code.txt there), or start it again under another name or storage. "
+                    f"started it ({runs.CODE_FILE} there), or start it again under another name or storage. "
                     f"Tune: {e}"
                 ) from None
         else:
             if resume:
                 raise ValueError(f"--resume: nothing to resume at {exp_path}")
             if not remote_storage:
-                os.makedirs(exp_path, exist_ok=True)
-                with open(os.path.join(exp_path, "experiment.yaml"), "w") as f:
-                    f.write(dump_experiment(exp))
-                with open(os.path.join(exp_path, "command.txt"), "w") as f:
-                    f.write(shlex.join(["mrpo", *(argv if argv is not None else sys.argv)[1:]]) + "\n")
-                with open(os.path.join(exp_path, "code.txt"), "w") as f:
-                    f.write(code_version() + "\n")
+                runs.write_sweep_files(
+                    exp_path,
+                    dump_experiment(exp),
+                    shlex.join(["mrpo", *(argv if argv is not None else sys.argv)[1:]]),
+                    code_version(),
+                )
             if not per_iteration:
                 echo(trial_table(exp))
             tuner = tune.Tuner(

@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from mrpo_rllib.runs import EXPERIMENT_FILE
+
 LOGGERS = ("mlflow", "wandb")
 EXTRA_METRICS = ("training_iteration", "num_env_steps_sampled_lifetime", "time_this_iter_s")
 INSTALL_HINT = {
@@ -142,7 +144,7 @@ def _mlflow_class():
                 self._trial_runs[trial] = run.info.run_id
                 run_id = self._trial_runs[trial]
                 self.mlflow_util.log_params(run_id=run_id, params_to_log=trial_config(self.experiment, trial))
-                self.mlflow_util._get_client().log_text(run_id, self.experiment_yaml, "experiment.yaml")
+                self.mlflow_util._get_client().log_text(run_id, self.experiment_yaml, EXPERIMENT_FILE)
 
         def log_trial_result(self, iteration, trial, result):
             metrics = mrpo_metrics(result)

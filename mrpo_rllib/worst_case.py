@@ -18,7 +18,11 @@ cores.
   box (same episodes and seeds) is computed for comparison.
 
 The optimiser: ``tpe`` (Optuna's TPE, the default), ``cmaes`` (CMA-ES) or ``random`` (a
-baseline), chosen by a measured comparison (docs/worst_case.md).
+baseline), chosen by a measured comparison (docs/worst_case.md;
+:mod:`mrpo_rllib.worst_case_study`).
+
+This module is the search: the samplers, the Tune searcher that feeds them fixed batches
+(:class:`FixedBatches`), the driver (:func:`search_worst_case`) and its outputs.
 """
 
 from __future__ import annotations
@@ -33,12 +37,17 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 from ray.tune.search import Searcher
 
-from mrpo_rllib.envs import TaskSpec
+from mrpo_rllib.envs.tasks import DEFAULT_RANGE, RANGES, TaskSpec
+from mrpo_rllib.plotting import finish_axes, save_figure
 from mrpo_rllib.ray_session import ray_session
 from mrpo_rllib.statistics import bootstrap_ci
 
 SAMPLERS = ("tpe", "cmaes", "random")
-RANGES = ("train", "test")
+# The search's defaults (mrpo worst-case's too)
+DEFAULT_SAMPLER = "tpe"
+DEFAULT_BUDGET = 60  # points evaluated
+DEFAULT_EPISODES = 5  # episodes per point
+DEFAULT_GRID_POINTS = 10  # comparison grid per axis
 
 
 def make_sampler(name: str, seed: int):
@@ -73,7 +82,7 @@ def tune_search(
     objective: Callable[[dict], dict],
     box: dict[str, tuple[float, float]],
     budget: int,
-    sampler: str = "tpe",
+    sampler: str = DEFAULT_SAMPLER,
     seed: int = 0,
     concurrency: int | None = None,
     storage: str | None = None,
@@ -243,13 +252,13 @@ def _reevaluate(
 
 def search_worst_case(
     checkpoint: str,
-    which: str = "test",
-    budget: int = 60,
-    episodes: int = 5,
+    which: str = DEFAULT_RANGE,
+    budget: int = DEFAULT_BUDGET,
+    episodes: int = DEFAULT_EPISODES,
     seed: int = 0,
-    sampler: str = "tpe",
+    sampler: str = DEFAULT_SAMPLER,
     reeval_episodes: int | None = None,
-    grid_points: int | None = 10,
+    grid_points: int | None = DEFAULT_GRID_POINTS,
     out: str | None = None,
     echo=print,
 ) -> WorstCase:
@@ -336,14 +345,14 @@ def write_outputs(result: WorstCase, trials: pd.DataFrame, out: str) -> None:
     if result.grid_min_return is not None:
         n = result.grid_points ** len(result.searched)
         ax.axhline(result.grid_min_return, color="C3", ls=":", label=f"grid minimum ({n} points)")
-    ax.set_xlabel("points evaluated")
-    ax.set_ylabel(f"mean return over {result.episodes} episodes")
-    ax.set_title(f"{result.task}, {result.range} range: worst case by {result.sampler}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "best_so_far.png"))
-    plt.close(fig)
+    finish_axes(
+        ax,
+        "points evaluated",
+        f"mean return over {result.episodes} episodes",
+        f"{result.task}, {result.range} range: worst case by {result.sampler}",
+        title_size=9,
+    )
+    save_figure(fig, os.path.join(out, "best_so_far.png"))
 
 
 def describe(result: WorstCase) -> str:
@@ -363,71 +372,3 @@ def describe(result: WorstCase) -> str:
         )
     lines.append(f"{result.budget} points in {result.seconds:.0f} s")
     return "\n".join(lines)
-
-
-def compare_samplers(
-    checkpoint: str,
-    which: str = "test",
-    budget: int = 40,
-    episodes: int = 5,
-    seeds: tuple[int, ...] = (0, 1, 2),
-    samplers: tuple[str, ...] = SAMPLERS,
-    out: str | None = None,
-    echo=print,
-) -> pd.DataFrame:
-    """Each sampler searches the same box with the same episode seeds (common random numbers:
-    the search seed changes only the optimiser), once per search seed. Returns one row per
-    (sampler, search seed, evaluated point) with ``best_so_far``; with ``out``, also
-    ``samplers.csv``, a summary ``samplers_summary.csv`` and ``samplers.png``."""
-    from mrpo_rllib.evaluate import load_policy
-
-    policy = load_policy(checkpoint)
-    searched, fixed = search_box(policy.spec, which)
-    frames = []
-    with ray_session() as ray:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        objective = _policy_objective(policy, episodes, 0, fixed)  # the same episodes for all
-        for sampler in samplers:
-            for s in seeds:
-                t = tune_search(objective, searched, budget, sampler, s, concurrency=cpus)
-                echo(f"{policy.spec.name} {sampler} seed {s}: lowest {t['return_mean'].min():.1f}")
-                frames.append(t.assign(sampler=sampler, search_seed=s))
-    df = pd.concat(frames, ignore_index=True)
-    if out:
-        os.makedirs(out, exist_ok=True)
-        df.to_csv(os.path.join(out, "samplers.csv"), index=False)
-        summary = (
-            df.groupby(["sampler", "search_seed"])["return_mean"]
-            .min()
-            .groupby("sampler")
-            .agg(["mean", "min", "max"])
-            .rename(
-                columns={"mean": "lowest found, mean over seeds", "min": "best seed", "max": "worst seed"}
-            )
-        )
-        half = df[df["order"] <= budget // 2].groupby(["sampler", "search_seed"])["return_mean"].min()
-        summary[f"lowest after {budget // 2} points, mean"] = half.groupby("sampler").mean()
-        summary.to_csv(os.path.join(out, "samplers_summary.csv"))
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-        for i, (sampler, g) in enumerate(df.groupby("sampler")):
-            curves = g.pivot_table(index="order", columns="search_seed", values="best_so_far")
-            ax.plot(
-                curves.index, curves.mean(axis=1), color=f"C{i}", label=f"{sampler} (mean of {len(seeds)})"
-            )
-            ax.fill_between(
-                curves.index, curves.min(axis=1), curves.max(axis=1), color=f"C{i}", alpha=0.15, lw=0
-            )
-        ax.set_xlabel("points evaluated")
-        ax.set_ylabel(f"lowest mean return so far ({episodes} episodes)")
-        ax.set_title(f"{policy.spec.name}, {which} range: samplers compared", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, "samplers.png"))
-        plt.close(fig)
-    return df

@@ -1,11 +1,8 @@
 import os
-import sys
 
 import pytest
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-# The benchmark harness (benchmarks/, not an installed package): `import bench, bench_envs`.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 
 @pytest.fixture(scope="session")

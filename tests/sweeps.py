@@ -8,15 +8,16 @@ from mrpo_rllib.experiments import parse_experiment
 from mrpo_rllib.sweep import run_sweep
 
 SMALL = {
-    "episodes_per_iteration": 8,
     "env_runners_per_trial": 0,
-    "training": {"num_epochs": 2, "num_minibatches": 2},
+    "training": {"episodes_per_iteration": 8, "num_epochs": 2, "num_minibatches": 2},
 }
 
 
 def run_experiment(storage, name: str, **keys) -> str:
-    """Run the experiment ``{name, **SMALL, **keys}`` into ``storage``; returns its directory."""
+    """Run the experiment ``{name, **SMALL, **keys}`` into ``storage`` (a ``training`` given
+    updates SMALL's); returns its directory."""
     data = {"name": name, **SMALL, **keys}
+    data["training"] = {**SMALL["training"], **keys.get("training", {})}
     run_sweep(
         parse_experiment(data, name),
         str(storage),

@@ -1,14 +1,14 @@
-"""The benchmark harness (``benchmarks/bench.py``, imported through the ``sys.path`` entry in
-conftest.py): the tiny mode produces a complete report, with the same optimiser work for
+"""The benchmark harness (``benchmarks/``, a package beside ``mrpo_rllib``: pyproject's
+``pythonpath``): the tiny mode produces a complete report, with the same optimiser work for
 every contender. No timed assertions: speed figures are only checked to be finite and
 positive."""
 
 import json
 import math
 
-import bench
 import pytest
 
+from benchmarks import bench, scheduler
 from mrpo_rllib.algorithms import MRPOConfig
 
 
@@ -92,7 +92,7 @@ def test_tiny_bench_report_is_complete(ray_local, tmp_path, capsys):
 
 
 def test_tiny_bench_without_sb3_records_skip(ray_local, monkeypatch):
-    monkeypatch.setattr(bench, "sb3_available", lambda: False)
+    monkeypatch.setattr(scheduler, "sb3_available", lambda: False)
     r = bench.bench("tiny", train_tasks=("CartPole",), env_tasks=("InvertedPendulum",), env_steps=50)
     s = bench.BenchSettings(**r["settings"])
     _check_common(r, s)
@@ -100,10 +100,8 @@ def test_tiny_bench_without_sb3_records_skip(ray_local, monkeypatch):
 
 
 def test_bench_without_sb3_fails_clearly(monkeypatch, capsys):
-    from mrpo_rllib.cli import main
-
-    monkeypatch.setattr(bench, "sb3_available", lambda: False)
-    assert main(["bench", "--quick", "--out", "unused.json"]) == 2  # `mrpo bench` runs benchmarks/bench.py
+    monkeypatch.setattr(scheduler, "sb3_available", lambda: False)
+    assert bench.main(["--quick", "--out", "unused.json"]) == 2  # python -m benchmarks.bench
     err = capsys.readouterr().err
     assert "stable-baselines3 not installed" in err and "requirements-bench.txt" in err
 

@@ -7,7 +7,7 @@ checkpoint and seed give the same numbers."""
 import json
 import math
 
-import steady
+from benchmarks import steady
 
 
 def test_steady_benchmark_reports_every_figure(tmp_path):

@@ -39,7 +39,7 @@ def test_every_config_validates(path):
     assert exp.name == _expected_name(path)
     if exp.name in PAPER:  # the paper's sweeps, tune_configs/<task>.yaml
         assert sorted(exp.algorithms) == ["dr", "epopt", "mrpo"] and len(exp.seeds) == 4
-        assert exp.episodes_per_iteration == 100 and len(trials) == 12
+        assert exp.training.episodes_per_iteration == 100 and len(trials) == 12
     table = trial_table(exp)
     assert all(t.name in table for t in trials)
 
@@ -94,8 +94,13 @@ budget: {iterations: 2}
         ),
         # algorithm settings: MRPOConfig checks them, the message names the key and the value
         (
-            GOOD + "episodes_per_iteration: 0\n",
-            r"key 'episodes_per_iteration': episodes_per_iteration must be an integer >= 1, got 0",
+            GOOD + "training: {episodes_per_iteration: 0}\n",
+            r"key 'training.episodes_per_iteration': episodes_per_iteration must be an integer >= 1, got 0",
+        ),
+        # M moved under training: the old spelling names the new place
+        (
+            GOOD + "episodes_per_iteration: 50\n",
+            r"key 'episodes_per_iteration': moved under training: .*--set training.episodes_per_iteration=50",
         ),
         (GOOD.replace("task: CartPole", "task: Humanoid"), r"key 'task': .*unknown task 'Humanoid'"),
         (GOOD.replace("[mrpo]", "[mrpo, ppo]"), r"key 'algorithms': .*unknown algorithm\(s\) \['ppo'\]"),
@@ -167,9 +172,9 @@ def test_set_overrides_any_key(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(GOOD)
     exp = load_experiment(
-        path, ["training.lr=0.001", "episodes_per_iteration=7", "kappa=[{start: 1, end: 3}]"]
+        path, ["training.lr=0.001", "training.episodes_per_iteration=7", "kappa=[{start: 1, end: 3}]"]
     )
-    assert (exp.training.lr, exp.episodes_per_iteration) == (0.001, 7)
+    assert (exp.training.lr, exp.training.episodes_per_iteration) == (0.001, 7)
     (trial,) = exp.trials()
     assert (trial.kappa_start, trial.kappa_end) == (1.0, 3.0)
     with pytest.raises(ValueError, match=r"--set 'lr': expected key=value"):
@@ -284,7 +289,7 @@ def test_sweep_resumes_after_the_driver_dies(tmp_path):
         # ... in the episode ledger too: M episodes per iteration, once each
         ledger = pd.read_csv(trial / "episodes.csv")
         assert ledger.groupby("iteration").size().to_dict() == {
-            i: exp.episodes_per_iteration for i in iterations
+            i: exp.training.episodes_per_iteration for i in iterations
         }
         assert df["mrpo/kept_episodes"].tolist() == ledger.groupby("iteration")["kept"].sum().tolist(), t.name
     # finished trials were not run again

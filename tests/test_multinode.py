@@ -85,7 +85,7 @@ def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
         tmp_path,
         budget={"iterations": ITERATIONS},
         checkpoint_every=CHECKPOINT_EVERY,
-        episodes_per_iteration=EPISODES,
+        training={**yaml.safe_load(open(SMOKE))["training"], "episodes_per_iteration": EPISODES},
     )
     exp = load_experiment(config)
     storage = tmp_path / "storage"
@@ -140,7 +140,16 @@ def test_sweep_survives_losing_a_worker_node(cluster, tmp_path):
 def test_mrpo_metrics_exported_to_prometheus(cluster, tmp_path):
     env = {**cluster.env(), "RAY_ADDRESS": cluster.address}
     proc = subprocess.Popen(
-        [MRPO, "train", "--iterations", "30", "--set", "episodes_per_iteration=10", "--out", str(tmp_path)],
+        [
+            MRPO,
+            "train",
+            "--iterations",
+            "30",
+            "--set",
+            "training.episodes_per_iteration=10",
+            "--out",
+            str(tmp_path),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

@@ -19,7 +19,7 @@ def test_study_is_the_registered_design():
     assert {e["env_steps"] for e in study} == {2_000_000}
     for e in study:
         data = yaml.safe_load(open(e["path"]))
-        assert data["episodes_per_iteration"] == 8 and data["algorithms"] == ["dr"]
+        assert data["training"]["episodes_per_iteration"] == 8 and data["algorithms"] == ["dr"]
     assert parity.SB3_SETTINGS["batch_size"] * 32 == parity.SB3_ENVS * parity.SB3_STEPS == 8192
 
 

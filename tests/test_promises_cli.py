@@ -9,6 +9,7 @@ are compared with the ones written here. No Ray, a few seconds. Mutants: tools/m
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import pandas as pd
@@ -33,6 +34,15 @@ class Recorder:
         return call
 
 
+def _effective(func, call) -> dict:
+    """The arguments ``func`` runs with for a recorded ``call``: those the command passed, and
+    ``func``'s own defaults for the rest (the command passes an option left out not at all)."""
+    args, kwargs = call
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
 def _flags(command: str) -> set[str]:
     (subs,) = [a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction"]
     return {a.dest for a in subs.choices[command]._actions if a.dest != "help"}
@@ -53,7 +63,7 @@ def _fake_sweep(tmp_path):
 
 TRAIN = [
     "--task", "Hopper", "--algo", "dr", "--seed", "7", "--checkpoint-every", "2", "--name", "nm",
-    "--resume", "--verbose", "--set", "episodes_per_iteration=9", "--set", "training.lr=0.002",
+    "--resume", "--verbose", "--set", "training.episodes_per_iteration=9", "--set", "training.lr=0.002",
 ]  # fmt: skip
 
 
@@ -70,7 +80,7 @@ def test_train_flags_reach_the_experiment_and_the_sweep(tmp_path, monkeypatch, b
     (exp, storage), kw = sweep.one
     assert (exp.task, exp.algorithms, exp.seeds, exp.name) == ("Hopper", ["dr"], [7], "nm")
     assert exp.checkpoint_every == 2
-    assert (exp.episodes_per_iteration, exp.training.lr) == (9, 0.002)
+    assert (exp.training.episodes_per_iteration, exp.training.lr) == (9, 0.002)
     assert exp.budget.stop() == (
         {"training_iteration": 3} if budget[0] == "--iterations" else {"num_env_steps_sampled_lifetime": 5000}
     )
@@ -167,9 +177,14 @@ def test_tune_flags_reach_a_submitted_job(tmp_path, monkeypatch):
 
 # -- mrpo evaluate ------------------------------------------------------------------------------
 def _fake_evaluate():
+    import mrpo_rllib.evaluate
+
+    real = mrpo_rllib.evaluate.evaluate
+
     def run(checkpoint, **kw):
         df = pd.DataFrame({"return_mean": [1.0]})
-        df.attrs.update(task="CartPole", checkpoint=checkpoint)
+        used = _effective(real, ((checkpoint,), kw))  # as the real one records them
+        df.attrs.update(task="CartPole", checkpoint=checkpoint, grid=used["grid"], seed=used["seed"])
         return df
 
     return Recorder(run)
@@ -220,21 +235,30 @@ def test_evaluate_flags_reach_the_evaluation(tmp_path, monkeypatch, stochastic):
 def test_evaluate_defaults(monkeypatch):
     import mrpo_rllib.evaluate
 
+    real = mrpo_rllib.evaluate.evaluate
     ev = _fake_evaluate()
     monkeypatch.setattr(mrpo_rllib.evaluate, "evaluate", ev)
     assert main(["evaluate", "ck"]) == 0
-    assert ev.one[1] == {"grid": "test", "points": 5, "episodes": 3, "seed": 0, "deterministic": True}
+    assert _effective(real, ev.one) == {
+        "checkpoint": "ck",
+        "grid": "test",
+        "points": 5,
+        "episodes": 3,
+        "seed": 0,
+        "deterministic": True,
+    }
 
 
 # -- mrpo worst-case ----------------------------------------------------------------------------
 def test_worst_case_flags_reach_the_search(tmp_path, monkeypatch, capsys):
     import mrpo_rllib.evaluate
     import mrpo_rllib.worst_case
+    import mrpo_rllib.worst_case_study
 
     monkeypatch.setattr(mrpo_rllib.evaluate, "checkpoint_task", lambda c: "Hopper")
     search, compare = Recorder(object()), Recorder()
     monkeypatch.setattr(mrpo_rllib.worst_case, "search_worst_case", search)
-    monkeypatch.setattr(mrpo_rllib.worst_case, "compare_samplers", compare)
+    monkeypatch.setattr(mrpo_rllib.worst_case_study, "compare_samplers", compare)
     monkeypatch.setattr(mrpo_rllib.worst_case, "describe", lambda r: "")
     import mrpo_rllib.video
 
@@ -277,11 +301,12 @@ def test_worst_case_default_out_names_task_range_sampler_seed(monkeypatch):
     import mrpo_rllib.worst_case
 
     monkeypatch.setattr(mrpo_rllib.evaluate, "checkpoint_task", lambda c: "Hopper")
+    real = mrpo_rllib.worst_case.search_worst_case
     search = Recorder(object())
     monkeypatch.setattr(mrpo_rllib.worst_case, "search_worst_case", search)
     monkeypatch.setattr(mrpo_rllib.worst_case, "describe", lambda r: "")
     assert main(["worst-case", "ck"]) == 0
-    kw = search.one[1]
+    kw = _effective(real, search.one)
     assert (kw["which"], kw["budget"], kw["episodes"], kw["seed"], kw["sampler"]) == ("test", 60, 5, 0, "tpe")
     assert (kw["reeval_episodes"], kw["grid_points"]) == (None, 10)
     assert kw["out"] == "results/worst_case/Hopper_test_tpe_seed0"
@@ -320,9 +345,10 @@ def test_report_flags_reach_the_report(tmp_path, monkeypatch):
 def test_report_defaults(monkeypatch):
     import mrpo_rllib.report
 
+    real = mrpo_rllib.report.report
     rep = Recorder()
     monkeypatch.setattr(mrpo_rllib.report, "report", rep)
     assert main(["report", "runs", "--out", "o"]) == 0
-    kw = rep.one[1]
+    kw = _effective(real, rep.one)
     assert (kw["eval_points"], kw["eval_episodes"], kw["evaluate"], kw["last"]) == (None, None, True, 50)
     assert (kw["worst_case_budget"], kw["worst_case_episodes"]) == (0, 3)

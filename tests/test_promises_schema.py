@@ -39,6 +39,10 @@ TRAINING = {
     "epopt_warmup_iters": 4,
     "use_kl_loss": True,
     "kl_coeff": 0.3,
+    "episodes_per_iteration": 12,
+    "weight_init": "orthogonal",
+    "adam_epsilon": 1e-5,
+    "reward_scaling": True,
 }
 SETTINGS = {"a": {"lr": 0.002}, "b": {"num_epochs": 5}}
 RANDOMIZE = {"friction": [0.6, 1.0], "power": {"train": [0.8, 1.2], "test": [0.5, 0.8]}}
@@ -50,7 +54,6 @@ FILE = {
     "budget": {"iterations": 4},
     "randomize": RANDOMIZE,
     "kappa": [{"start": 0.25, "end": 1.5, "ramp_iters": 6}, 3.0],
-    "episodes_per_iteration": 12,
     "env_runners_per_trial": 1,
     "envs_per_env_runner": 3,
     "training": TRAINING,
@@ -119,7 +122,6 @@ def test_the_file_sets_every_key_to_something_else_than_its_default():
     for key, value in TRAINING.items():
         assert getattr(default, key) != value, key
     assert default.num_env_runners != 1 and default.num_envs_per_env_runner != 3
-    assert default.episodes_per_iteration != 12
     assert (default.kappa_start, default.kappa_end, default.kappa_ramp_iters) != (0.25, 1.5, 6)
 
 
@@ -178,7 +180,7 @@ def test_not_given_is_mrpo_configs_default_in_every_trial(swept):
     }
     seen, _, configs = swept(data)
     default = MRPOConfig()
-    for config, key in itertools.product(configs, [*Training.model_fields, "episodes_per_iteration"]):
+    for config, key in itertools.product(configs, Training.model_fields):
         assert getattr(config, key) == getattr(default, key), key
     assert seen.run.checkpoint_config.checkpoint_frequency == 10 and seen.run.failure_config.max_failures == 3
     assert seen.tune.max_concurrent_trials is None

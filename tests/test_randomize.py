@@ -26,7 +26,7 @@ def run(ray_local, tmp_path_factory):
         seeds=[0],
         kappa=[KAPPA],
         budget={"iterations": 2},
-        episodes_per_iteration=20,
+        training={"episodes_per_iteration": 20},
         randomize=RANDOMIZE,
     )
     return os.path.join(exp, "mrpo__CartPole__kappa1__seed0")

@@ -67,7 +67,7 @@ def tree(ray_local, tmp_path_factory):
     trial.mkdir(parents=True)
     (sweep / "experiment.yaml").write_text(
         "name: sweep\ntask: CartPole\nalgorithms: [epopt]\nseeds: [2]\nbudget: {iterations: 3}\n"
-        "episodes_per_iteration: 8\nevaluation: {points: 2, episodes: 1}\n"
+        "training: {episodes_per_iteration: 8}\nevaluation: {points: 2, episodes: 1}\n"
     )
     (sweep / "command.txt").write_text("mrpo tune sweep.yaml\n")
     src = os.path.join(main_exp, "epopt__CartPole__kappanone__seed0")
@@ -316,7 +316,7 @@ def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
     """``mrpo train`` is a one-trial sweep: Tune's layout plus the run's report.md and curves;
     a second run of the same command gets a directory of its own."""
     args = ["train", "--iterations", "3", "--seed", "0", "--out", str(tmp_path)]
-    args += ["--set", "episodes_per_iteration=8", "--set", "training.num_minibatches=2"]
+    args += ["--set", "training.episodes_per_iteration=8", "--set", "training.num_minibatches=2"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.count("iter ") == 3 and "run directory:" in out  # one line per iteration, then the summary
@@ -541,7 +541,7 @@ def test_worst10_standard_error_against_the_exact_bootstrap(tmp_path):
 
     returns = np.array([12.0, 3.0, 7.5, 20.0, 5.0, 9.0, 15.0, 4.0, 11.0, 6.0])
     pd.DataFrame({"iteration": 1, "return": returns}).to_csv(tmp_path / "episodes.csv", index=False)
-    se = worst10_standard_errors(str(tmp_path / "episodes.csv"), n_boot=200)[1]
+    se = worst10_standard_errors(str(tmp_path), n_boot=200)[1]
     x, n = np.sort(returns), returns.size
     at_least = [((n - j) / n) ** n for j in range(n)] + [0.0]  # P(min >= x[j]), j = 0..n-1
     p = np.array([at_least[j] - at_least[j + 1] for j in range(n)])  # P(min == x[j])

@@ -18,12 +18,12 @@ def study(ray_local, tmp_path_factory):
     same at M = 4 (``_m4``), and the nominal system at M = 4."""
     root = tmp_path_factory.mktemp("learner")
     run_experiment(root, "learner_learning_cartpole", **CARTPOLE)
-    run_experiment(root, "learner_learning_cartpole_m4", **CARTPOLE, episodes_per_iteration=4)
+    run_experiment(root, "learner_learning_cartpole_m4", **CARTPOLE, training={"episodes_per_iteration": 4})
     run_experiment(
         root,
         "learner_learning_nominal_cartpole_m4",
         **CARTPOLE,
-        episodes_per_iteration=4,
+        training={"episodes_per_iteration": 4},
         randomize={"pole_length": [0.5, 0.5]},
     )
     out = tmp_path_factory.mktemp("learner_report")

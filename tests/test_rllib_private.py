@@ -1,18 +1,29 @@
 """Every private RLlib member the project relies on still exists on the installed Ray
 (mrpo_rllib/algorithms/rllib_private.py): a Ray upgrade that renames one fails here, by name."""
 
+import importlib
+
 from ray.air.integrations.wandb import WandbLoggerCallback
+from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.tune import Trainable
+from ray.tune.logger import CSVLoggerCallback
 
 from mrpo_rllib.algorithms import MRPOConfig
+from mrpo_rllib.algorithms.connectors import BatchNormalizeAndClipActions
 from mrpo_rllib.algorithms.env_runner import EpisodeEnvRunner
 from mrpo_rllib.algorithms.learner import MRPOTorchLearner
 from mrpo_rllib.algorithms.rllib_private import PRIVATE_MEMBERS
 
 
+class _Trainable(Trainable):
+    def step(self):
+        return {}
+
+
 def _owners():
-    config = MRPOConfig().environment("CartPole").env_runners(num_envs_per_env_runner=2)
+    config = MRPOConfig().environment("Hopper").env_runners(num_envs_per_env_runner=2)
     runner = EpisodeEnvRunner(config=config, worker_index=0)
     try:
         runner.sample(num_episodes=2, explore=True)  # the filter's statistics exist once it ran
@@ -23,6 +34,11 @@ def _owners():
         spaces = {"default_policy": (runner.env.single_observation_space, runner.env.single_action_space)}
         learner = MRPOTorchLearner(config=config, module_spec=config.get_multi_rl_module_spec(spaces=spaces))
         learner.build()
+        (actions,) = [
+            c for c in runner._module_to_env.connectors if isinstance(c, BatchNormalizeAndClipActions)
+        ]
+        trainable = _Trainable()
+        trainable.stop()
         owners = {
             "class": SingleAgentEnvRunner,
             "runner": runner,
@@ -32,6 +48,11 @@ def _owners():
             "learner": learner,
             "module": runner.module,
             "wandb": WandbLoggerCallback,
+            "config_class": PPOConfig,
+            "actions": actions,
+            "trainable": trainable,
+            "csv_logger": CSVLoggerCallback(),
+            "autoscaler_util": importlib.import_module("ray.autoscaler._private.util"),
         }
         return owners, runner
     except Exception:

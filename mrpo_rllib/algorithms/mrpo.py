@@ -124,7 +124,7 @@ class MRPOConfig(PPOConfig):
         self.num_env_runners = 0
         self.num_envs_per_env_runner = DEFAULT_ENVS_PER_ENV_RUNNER
         self.sample_timeout_s = 3600.0
-        self._env_to_module_connector = _obs_filter
+        self.env_runners(env_to_module_connector=_obs_filter)
         self.restart_failed_env_runners = True
         self.callbacks_class = MRPOCallbacks
         self.env = ENV_NAME

@@ -39,6 +39,7 @@ from ray.rllib.utils.metrics import (
 
 from mrpo_rllib import selection as sel
 from mrpo_rllib.envs import normalize_params
+from mrpo_rllib.runs import LEDGER_FILE
 
 SELECTION_TIMER = "selection"
 
@@ -220,12 +221,12 @@ class TrajectorySelection:
         """``episodes.csv`` in ``episode_ledger_dir``; under Tune, in the trial's directory on
         its storage when that is a (shared) file system, else in the trial working dir."""
         directory = self.config.episode_ledger_dir
-        storage = getattr(self, "_storage", None)
+        storage = self._storage  # Tune's Trainable sets it (None outside Tune): rllib_private.py
         if not directory and storage is not None and storage.storage_filesystem.type_name == "local":
             directory = storage.trial_fs_path
         directory = directory or self.logdir
         os.makedirs(directory, exist_ok=True)
-        return os.path.join(directory, "episodes.csv")
+        return os.path.join(directory, LEDGER_FILE)
 
     def _write_ledger(self, returns, lengths, params, mask) -> None:
         path = self._ledger_path()

@@ -87,6 +87,9 @@ tip height and h = y₂ + l2/2:
   comparable across environments, which MRPO's worst-case selection relies on.
 
 At l1 = l2 = 0.6 m both are exactly Roboschool's 1 and 2 (bit for bit).
+
+Why one file of ~500 lines: it is one physics family (both pendula share the geometry
+rebuild, the masses, the reward and the termination); each part is a function of its own.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ Each task has two sets of parameters:
 - ``extra_params``: further physical parameters the simulation honours (actuator power,
   link masses), fixed at their nominal values unless chosen with
   :meth:`TaskSpec.randomizing` (``gym.make(..., randomize={...})``).
+
+Why one file of ~450 lines: half of it is the table itself (every task's rows, as data, in
+the paper's order), the rest the ``TaskSpec`` that reads it; the table is kept whole so that
+it can be checked against the paper at a glance.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import numpy as np
 
 NAMESPACE = "mrpo"
 MAX_EPISODE_STEPS = 1000
+# The two ranges of every parameter: the one trained on, the one tested on (Table 1)
+RANGES = ("train", "test")
+DEFAULT_RANGE = "test"  # what evaluations and worst-case searches look at unless told
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,7 @@ class TaskSpec:
                 )
             spec = known[key]
             if isinstance(value, Mapping):
-                unknown = [k for k in value if k not in ("train", "test")]
+                unknown = [k for k in value if k not in RANGES]
                 if unknown:
                     raise ValueError(
                         f"{self.name} randomize[{key!r}]: value {dict(value)!r} has keys {unknown}; "
@@ -208,7 +215,7 @@ class TaskSpec:
 
     def range_array(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) float64 arrays of the ``train`` or ``test`` range."""
-        if which not in ("train", "test"):
+        if which not in RANGES:
             raise ValueError(f"range must be 'train' or 'test', got {which!r}")
         lows = np.array([getattr(p, which)[0] for p in self.params], dtype=np.float64)
         highs = np.array([getattr(p, which)[1] for p in self.params], dtype=np.float64)
@@ -230,7 +237,7 @@ class TaskSpec:
         the grid sits at its nominal value, or at the middle of the range when the nominal
         value lies outside it. Order: the last axis varies fastest.
         """
-        if which not in ("train", "test"):
+        if which not in RANGES:
             raise ValueError(f"grid must be 'train' or 'test', got {which!r}")
         if not isinstance(points, int) or isinstance(points, bool) or points < 1:
             raise ValueError(f"points must be an integer >= 1, got {points!r}")

@@ -101,14 +101,6 @@ class RunInfo:
     progress: pd.DataFrame | None = field(default=None, repr=False)
 
 
-def read_text(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _last_error_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     msg = lines[-1] if lines else "error"
@@ -127,21 +119,16 @@ def _describe_run(info: RunInfo) -> None:
     """Budget, command and a one-line description from the files next to the run."""
     parent = os.path.dirname(os.path.normpath(info.run_dir))
     info.sweep_dir = parent
-    cmd = read_text(os.path.join(parent, "command.txt"))
-    info.command = cmd.strip() if cmd else None
-    exp_file = os.path.join(parent, "experiment.yaml")
-    if os.path.isfile(exp_file):
-        from mrpo_rllib.experiments import load_experiment
+    info.command = runs_mod.read_command(parent)
+    from mrpo_rllib.experiments import saved_experiment
 
-        try:
-            stop = load_experiment(exp_file, check=False).budget.stop()
-            key, value = next(iter(stop.items()))
-            info.target = ("iterations" if key == "training_iteration" else "env_steps", int(value))
-        except (ValueError, StopIteration):
-            pass
+    exp = saved_experiment(parent)
+    if exp is not None:
+        key, value = next(iter(exp.budget.stop().items()))
+        info.target = ("iterations" if key == "training_iteration" else "env_steps", int(value))
     try:
-        p = json.loads(read_text(os.path.join(info.run_dir, "params.json")) or "{}")
-    except json.JSONDecodeError:
+        p = runs_mod.read_params(info.run_dir)
+    except (OSError, json.JSONDecodeError):
         p = {}
     v = p.get("variant") or {}
     mb = (
@@ -163,32 +150,27 @@ def _describe_run(info: RunInfo) -> None:
     info.settings = ", ".join(x for x in parts if x)
 
 
-def _read_progress(path: str) -> pd.DataFrame | None:
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        return None
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return None
-    if df.empty or "training_iteration" not in df or "mrpo/return_mean" not in df:
+def _read_progress(run_dir: str) -> pd.DataFrame | None:
+    df = runs_mod.read_progress(run_dir)
+    if df is None or df.empty or "training_iteration" not in df or "mrpo/return_mean" not in df:
         return None
     out = pd.DataFrame({new: df[old] if old in df else np.nan for old, new in PROGRESS_COLUMNS.items()})
     # A trial restored from a checkpoint repeats the iterations it redid: keep the last.
     return out.drop_duplicates("iteration", keep="last").sort_values("iteration").reset_index(drop=True)
 
 
-def worst10_standard_errors(episodes_csv: str, n_boot: int = SE_BOOT, seed: int = 0) -> dict[int, float]:
+def worst10_standard_errors(run_dir: str, n_boot: int = SE_BOOT, seed: int = 0) -> dict[int, float]:
     """Iteration → bootstrap standard error of that iteration's 10%-worst mean return.
 
     The 10%-worst mean is the mean of the ⌈0.1·M⌉ lowest of the M episode returns in
     ``episodes.csv``; its standard error is the std (ddof=1) of that statistic over
     ``n_boot`` resamples (with replacement) of the iteration's M returns.
     """
-    if not os.path.isfile(episodes_csv) or os.path.getsize(episodes_csv) == 0:
-        return {}
     try:
-        ep = pd.read_csv(episodes_csv, usecols=["iteration", "return"])
-    except (pd.errors.EmptyDataError, ValueError):
+        ep = runs_mod.read_ledger(run_dir, ["iteration", "return"])
+    except ValueError:  # a ledger without those columns
+        return {}
+    if ep is None:
         return {}
     rng = np.random.default_rng(seed)
     out = {}
@@ -247,18 +229,18 @@ def collect(root: str, deduplicate: bool = True) -> Collected:
         name = runs_mod.parse_run_name(d)
         info = RunInfo(d, name.algo, name.task, name.kappa, name.seed, name.setting)
         _describe_run(info)
-        err_txt = read_text(os.path.join(d, "error.txt"))
-        if err_txt is not None or os.path.isfile(os.path.join(d, "error.pkl")):
+        err_txt = runs_mod.read_text(os.path.join(d, runs_mod.ERROR_FILE))
+        if err_txt is not None or os.path.isfile(os.path.join(d, runs_mod.ERROR_PICKLE)):
             info.errors = max(1, (err_txt or "").count("Failure # "))
-            info.error = _last_error_line(err_txt or "error.pkl present")
-        prog_path = os.path.join(d, "progress.csv")
-        info.progress = _read_progress(prog_path)
+            info.error = _last_error_line(err_txt or f"{runs_mod.ERROR_PICKLE} present")
+        prog_path = os.path.join(d, runs_mod.PROGRESS_FILE)
+        info.progress = _read_progress(d)
         try:
             info.checkpoint = runs_mod.resolve_checkpoint(d)
         except FileNotFoundError:
             info.checkpoint = None
         if info.progress is None:
-            what = "no progress.csv" if not os.path.exists(prog_path) else "empty progress.csv"
+            what = ("no " if not os.path.exists(prog_path) else "empty ") + runs_mod.PROGRESS_FILE
             info.reason = what + (f"; failed: {info.error}" if info.error else "")
         _judge(info)
         infos.append(info)
@@ -294,7 +276,7 @@ def collect(root: str, deduplicate: bool = True) -> Collected:
         if i.progress is None:
             continue
         df = i.progress.copy()
-        se = worst10_standard_errors(os.path.join(i.run_dir, "episodes.csv"))
+        se = worst10_standard_errors(i.run_dir)
         df["worst10_se"] = df["iteration"].map(se).astype(float)
         df["algo"], df["task"], df["kappa"], df["seed"] = i.algo, i.task, i.kappa, i.seed
         df["setting"], df["complete"], df["run_dir"] = i.setting, i.complete, i.run_dir

@@ -18,15 +18,16 @@ of a learning run (``learner_learning_<task>_m20``: another M, read from the run
 
 from __future__ import annotations
 
-import json
 import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mrpo_rllib import runs as runs_mod
 from mrpo_rllib import selection as sel
 from mrpo_rllib.envs import get_task, normalize_params
+from mrpo_rllib.plotting import finish_axes, save_figure
 from mrpo_rllib.report.collect import collect, with_groups
 from mrpo_rllib.report.markdown import md_table
 
@@ -49,8 +50,7 @@ def _experiment(run_dir: str) -> str:
 
 def episodes_per_iteration(run_dir: str) -> int:
     """M of a run, from the trial config Tune saved (``params.json``)."""
-    with open(os.path.join(run_dir, "params.json")) as f:
-        return int(json.load(f)["episodes_per_iteration"])
+    return int(runs_mod.read_params(run_dir)["episodes_per_iteration"])
 
 
 def _main_learning_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -108,14 +108,8 @@ def minibatch_study(runs: pd.DataFrame, out: str) -> str:
                     "wall time (min)": float(g["time_s"].max() / 60),
                 }
             )
-        ax.set_title(f"{task}: PPO-DR, seed 0")
-        ax.set_ylabel("average return")
-        ax.set_xlabel("env steps (millions)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "minibatches.png"))
-    plt.close(fig)
+        finish_axes(ax, "env steps (millions)", "average return", f"{task}: PPO-DR, seed 0")
+    save_figure(fig, os.path.join(out, "minibatches.png"))
     return "### Minibatches per epoch\n\n![minibatches](minibatches.png)\n\n" + md_table(
         pd.DataFrame(rows), 1
     )
@@ -213,13 +207,8 @@ def value_clamp_study(runs: pd.DataFrame, out: str) -> str:
             }
         )
     for ax, title in zip(axes, ("A: average return", "W: 10%-worst return"), strict=True):
-        ax.set_title(f"Hopper, PPO-DR, seed 0 — {title}", fontsize=9)
-        ax.set_xlabel("env steps (millions)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "value_clamp.png"))
-    plt.close(fig)
+        finish_axes(ax, "env steps (millions)", title=f"Hopper, PPO-DR, seed 0 — {title}", title_size=9)
+    save_figure(fig, os.path.join(out, "value_clamp.png"))
     return "### The value-loss clamp\n\n![value clamp](value_clamp.png)\n\n" + md_table(pd.DataFrame(rows), 1)
 
 
@@ -230,7 +219,9 @@ def kept_fraction_table(runs: pd.DataFrame, kappas=KAPPA_GRID) -> pd.DataFrame:
     rows = []
     for run_dir, g in dr.groupby("run_dir"):
         task = g["task"].iloc[0]
-        ledger = pd.read_csv(os.path.join(run_dir, "episodes.csv"))
+        ledger = runs_mod.read_ledger(run_dir)
+        if ledger is None:
+            raise ValueError(f"{run_dir}: no episode ledger ({runs_mod.LEDGER_FILE})")
         names = list(get_task(task).param_names)
         per_it = []
         for _, e in ledger.groupby("iteration"):

@@ -12,7 +12,8 @@ import os
 
 import pandas as pd
 
-from mrpo_rllib.report.collect import ALGO_NAMES, Collected, read_text
+from mrpo_rllib import runs as runs_mod
+from mrpo_rllib.report.collect import ALGO_NAMES, Collected
 
 MISSING = "–"
 
@@ -142,7 +143,7 @@ def report_markdown(
         "",
         "Per run, a *fall* is a decrease of the 10%-worst return W from one iteration to the next; "
         "it is *significant* when W_{t-1} − W_t > 2·sqrt(se_{t-1}² + se_t²), se being the bootstrap "
-        "standard error (200 resamples of that iteration's M episode returns in episodes.csv) of "
+        f"standard error (200 resamples of that iteration's M episode returns in {runs_mod.LEDGER_FILE}) of "
         "the 10%-worst mean. The longest fall is the most consecutive iterations of decrease. "
         "Per run: [monotonicity.csv](monotonicity.csv). Mean over the complete runs:",
         "",
@@ -151,8 +152,8 @@ def report_markdown(
         "",
     ]
     for sw in sorted({i.sweep_dir for i in col.infos if i.sweep_dir}):
-        text = read_text(os.path.join(sw, "experiment.yaml"))
-        cmd = read_text(os.path.join(sw, "command.txt"))
+        text = runs_mod.read_text(os.path.join(sw, runs_mod.EXPERIMENT_FILE))
+        cmd = runs_mod.read_command(sw)
         if text is None and cmd is None:
             continue
         L += [f"### Experiment `{rel(sw, runs_dir)}`", ""]
@@ -201,7 +202,7 @@ def run_summary(progress: pd.DataFrame, title: str, command: str = "") -> str:
             f"Last {len(last)} iterations: average return {last['average'].mean():.1f}, "
             f"10%-worst {last['10%-worst'].mean():.1f}.",
             "",
-            "![curves](curves.png)",
+            f"![curves]({runs_mod.CURVES_FILE})",
             "",
             md_table(t),
         ]
