@@ -248,15 +248,25 @@ def _cmd_report(args) -> int:
         learner_study(args.runs_dir, args.out)
         return 0
 
+    from mrpo_rllib.report.stats import Window
+
+    window = None
+    if args.window_steps is not None:
+        window = Window(env_steps=args.window_steps)
+    elif args.window_fraction is not None:
+        window = Window(fraction=args.window_fraction)
+    elif args.last is not None:
+        window = Window(iterations=args.last)
     report(
         args.runs_dir,
         args.out,
         evaluate=not args.no_eval,
+        videos=args.videos,
         argv=args.argv,
         **_given(
             eval_points=args.eval_points,
             eval_episodes=args.eval_episodes,
-            last=args.last,
+            last=window,
             worst_case_budget=args.worst_case_budget,
             worst_case_episodes=args.worst_case_episodes,
         ),
@@ -271,6 +281,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v}")
     return v
 
 
@@ -438,11 +458,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-episodes", type=_positive_int, default=None, help="Figure 2 episodes per grid point"
     )
     p.add_argument("--no-eval", action="store_true", help="skip the checkpoint evaluation (Figure 2)")
-    p.add_argument(
+    window = p.add_mutually_exclusive_group()
+    window.add_argument(
         "--last",
         type=_positive_int,
         default=None,
-        help=f"Table 2: last N iterations per seed (default {LAST_ITERATIONS})",
+        help=f"Table 2's window: the last N iterations of each run (default {LAST_ITERATIONS})",
+    )
+    window.add_argument(
+        "--window-steps",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="Table 2's window: the iterations ending in the last N env steps of each run",
+    )
+    window.add_argument(
+        "--window-fraction",
+        type=_fraction,
+        default=None,
+        metavar="F",
+        help="Table 2's window: the iterations ending in the last fraction F (0 < F <= 1) of each run's env steps",
+    )
+    p.add_argument(
+        "--videos",
+        action="store_true",
+        help="film a worst-case clip per algorithm group into OUT/videos and link them (needs the evaluation)",
     )
     p.add_argument(
         "--worst-case-budget",

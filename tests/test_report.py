@@ -312,6 +312,40 @@ def test_cli_no_eval(tree, tmp_path):
     assert main(["report", str(tmp_path / "nothing"), "--out", str(out)]) == 2
 
 
+def test_cli_window_in_env_steps_and_the_vacuous_warning(tree, tmp_path, capsys):
+    """`--window-fraction`: Table 2 averages each run over the iterations ending in the last
+    half of its env steps (recomputed here from runs.csv); MRPO and EPOpt at M = 8 keep most
+    of their episodes in this tiny sweep, which the report must flag when they keep > 90%."""
+    out = tmp_path / "rep"
+    assert main(["report", str(tree), "--out", str(out), "--no-eval", "--window-fraction", "0.5"]) == 0
+    md = (out / "report.md").read_text()
+    assert "last 50% of its env steps" in md
+    runs = pd.read_csv(out / "runs.csv")
+    runs = runs[runs["complete"]]
+    t2 = pd.read_csv(out / "table2.csv")
+    for (task, algo, kappa), g in runs.groupby(["task", "algo", "kappa"]):
+        per_seed = [
+            r.loc[r["env_steps"] > r["env_steps"].max() / 2, "return_worst10"].mean()
+            for _, r in g.groupby("run_dir")
+        ]
+        row = t2[(t2.task == task) & (t2.algo == algo) & (t2.kappa == kappa)].iloc[0]
+        assert row["worst_mean"] == pytest.approx(np.mean(per_seed))
+    kept = runs[runs["env_steps"] > runs.groupby("run_dir")["env_steps"].transform("max") / 2]
+    kept = kept[kept.algo != "dr"].groupby(["algo", "kappa", "seed"])["kept_fraction"].mean()
+    flagged = kept.groupby(["algo", "kappa"]).mean()
+    flagged = flagged[flagged > 0.9]
+    assert ("## Warning: vacuous comparisons" in md) == (len(flagged) > 0)
+    for _algo, kappa in flagged.index:
+        assert f"{kappa}" in md.split("## Warning: vacuous comparisons")[1].split("##")[0]
+    for bad, message in (
+        (["--last", "2", "--window-steps", "9"], "not allowed with argument"),
+        (["--window-fraction", "1.5"], "expected a number in (0, 1], got 1.5"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["report", str(tree), "--out", str(out), *bad])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_train_writes_the_run_directory(ray_local, tmp_path, capsys):
     """``mrpo train`` is a one-trial sweep: Tune's layout plus the run's report.md and curves;
     a second run of the same command gets a directory of its own."""

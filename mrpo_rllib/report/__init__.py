@@ -24,7 +24,7 @@ import pandas as pd
 
 from mrpo_rllib import runs as runs_mod
 from mrpo_rllib.envs import get_task
-from mrpo_rllib.report.collect import RUN_COLUMNS, Collected, RunInfo, collect
+from mrpo_rllib.report.collect import RUN_COLUMNS, Collected, RunInfo, collect, group_label
 from mrpo_rllib.report.evaluation import (
     KINDS,
     MODES,
@@ -37,6 +37,9 @@ from mrpo_rllib.report.figures import plot_curves, plot_heatmaps, plot_profiles,
 from mrpo_rllib.report.markdown import md_table, rel, report_markdown, run_summary, table2_frame
 from mrpo_rllib.report.stats import (
     LAST_ITERATIONS,
+    VACUOUS_KEPT_FRACTION,
+    Window,
+    as_window,
     bootstrap_ci,
     missing_seeds,
     monotonicity,
@@ -44,6 +47,7 @@ from mrpo_rllib.report.stats import (
     performance_profile,
     rliable_table,
     table2,
+    vacuous_comparisons,
     window_frame,
     window_sensitivity,
 )
@@ -109,10 +113,11 @@ def report(
     eval_points: int | None = None,
     eval_episodes: int | None = None,
     evaluate: bool = True,
-    last: int = LAST_ITERATIONS,
+    last: int | Window = LAST_ITERATIONS,
     seed: int = 0,
     worst_case_budget: int = 0,
     worst_case_episodes: int = WORST_CASE_EPISODES,
+    videos: bool = False,
     echo=print,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -123,8 +128,14 @@ def report(
     best checkpoint, the one Figure 2 shows) with that many points of ``worst_case_episodes``
     episodes, for Table 2's "searched worst case" column.
 
-    The sections, in order: the collected tables, Table 2, the window, the robust statistics
-    (rliable), Figures 1 and 3, the monotonicity audit, Figure 2 (the evaluation), report.md.
+    ``last``: Table 2's window, the last N iterations of each run or a
+    :class:`~mrpo_rllib.report.stats.Window` (the last env steps, or the last fraction of
+    each run's env steps). ``videos``: film a worst-case clip per algorithm group
+    (:func:`~mrpo_rllib.video.report_worst_clips`, needs the evaluation).
+
+    The sections, in order: the collected tables, Table 2, the vacuous-comparison check, the
+    window, the robust statistics (rliable), Figures 1 and 3, the monotonicity audit, Figure 2
+    (the evaluation), the worst-case clips, report.md.
     """
     col: Collected = collect(runs_dir)
     if not col.infos:
@@ -137,12 +148,12 @@ def report(
     runs = col.runs
     worst = (worst_case_budget, worst_case_episodes)
     t2_md = _table2(col, o, last, seed, worst, echo)
-    sections: list[str] = []
+    sections: list[str] = _vacuous_section(runs, last, echo)
     if runs.loc[runs["complete"], "task"].nunique():
         sections += _window_section(runs, o, last)
         sections += _rliable_section(runs, o, last, seed)
     else:
-        o.csv(window_sensitivity(runs, sorted({5, 10, 20, 30, 50, last})), "window.csv")
+        o.csv(window_sensitivity(runs, _windows(last)), "window.csv")
     figures, notes = _figures_1_and_3(runs, o)
     mono = monotonicity(runs) if not runs.empty else pd.DataFrame()
     o.csv(mono, "monotonicity.csv")
@@ -158,8 +169,12 @@ def report(
         )
         figures["fig2"], notes["fig2"], gen = _figure_2(col, o, runs_dir, points, episodes, seed)
         sections += gen
+        if videos:
+            sections += _clips_section(o, seed, echo)
     else:
         notes["fig2"] = "Skipped (`--no-eval`)."
+        if videos:
+            raise ValueError("videos need the evaluation: drop --no-eval to film the worst cases")
 
     argv = sys.argv if argv is None else argv
     md = report_markdown(
@@ -188,7 +203,7 @@ def _collected_tables(col: Collected, o: _Out) -> None:
     o.csv(col.trials, "trials.csv")
 
 
-def _table2(col: Collected, o: _Out, last: int, seed: int, worst: tuple[int, int], echo) -> str:
+def _table2(col: Collected, o: _Out, last: int | Window, seed: int, worst: tuple[int, int], echo) -> str:
     """Table 2 (``table2.csv``, ``table2.md``), with the searched worst case when asked for;
     returns its markdown."""
     budget, episodes = worst
@@ -210,22 +225,76 @@ def _table2(col: Collected, o: _Out, last: int, seed: int, worst: tuple[int, int
     return t2_md
 
 
-def _window_section(runs: pd.DataFrame, o: _Out, last: int) -> list[str]:
+def _windows(last: int | Window) -> list[int]:
+    """The iteration windows of the window table (Table 2's own among them if in iterations)."""
+    extra = {as_window(last).iterations} - {None}
+    return sorted({5, 10, 20, 30, 50} | extra)
+
+
+def _vacuous_section(runs: pd.DataFrame, last: int | Window, echo) -> list[str]:
+    """A warning when a compared algorithm kept > 90% of its episodes in Table 2's window:
+    there it *is* PPO-DR, and parity with PPO-DR is expected, not found."""
+    v = vacuous_comparisons(runs, last)
+    if v.empty:
+        return []
+    groups = ", ".join(
+        f"{r.task} {group_label(r.algo, r.kappa, r.setting)} ({r.kept_fraction:.0%})" for r in v.itertuples()
+    )
+    echo(
+        f"WARNING: vacuous comparison: kept > {VACUOUS_KEPT_FRACTION:.0%} of episodes in the window: {groups}"
+    )
+    return [
+        "## Warning: vacuous comparisons",
+        "",
+        f"In Table 2's window ({as_window(last)}) these groups kept more than "
+        f"{VACUOUS_KEPT_FRACTION:.0%} of their episodes (mean over seeds): their selection rule "
+        f"barely acted, so they trained as PPO-DR did there and a tie with PPO-DR says nothing "
+        f"about the rule: {groups}.",
+        "",
+    ]
+
+
+def _clips_section(o: _Out, seed: int, echo) -> list[str]:
+    """## Worst-case clips: one per algorithm group, linked (``videos/``)."""
+    from mrpo_rllib.video import report_worst_clips
+
+    evals = pd.read_csv(o.path("eval_test.csv"), keep_default_na=False, na_values=[""])
+    echo("filming a worst-case clip per algorithm group")
+    clips = report_worst_clips(evals, o.path("videos"), seed=seed)
+    o.csv(clips, "worst_clips.csv")
+    lines = [
+        "## Worst-case clips",
+        "",
+        "Per algorithm group: the test-grid point of its lowest mean return over seeds (final "
+        "checkpoints, deterministic actions), played by the seed whose return there is nearest that "
+        "mean, from that point's first evaluation episode. [worst_clips.csv](worst_clips.csv).",
+        "",
+    ]
+    for r in clips.itertuples():
+        name = os.path.relpath(r.file, o.path("."))
+        lines.append(
+            f"- {r.task}, {group_label(r.algo, r.kappa, r.setting)}: [{os.path.basename(r.file)}]({name}) "
+            f"(seed {r.seed}, return {r.clip_return:.1f}; mean over seeds {r.mean_return:.1f})"
+        )
+    return [*lines, ""]
+
+
+def _window_section(runs: pd.DataFrame, o: _Out, last: int | Window) -> list[str]:
     """## The window: Table 2's 10%-worst return over other windows (``window.csv``)."""
-    ws = window_sensitivity(runs, sorted({5, 10, 20, 30, 50, last}))
+    ws = window_sensitivity(runs, _windows(last))
     o.csv(ws, "window.csv")
     return [
         "## The window",
         "",
         f"Table 2's 10%-worst return (mean ± std over seeds) had each seed been averaged over "
-        f"its last N iterations instead of {last}: a difference that holds for one window only "
-        "is the window's, not the algorithm's. [window.csv](window.csv).",
+        f"its last N iterations instead of Table 2's window ({as_window(last)}): a difference that "
+        "holds for one window only is the window's, not the algorithm's. [window.csv](window.csv).",
         "",
         md_table(window_frame(ws)),
     ]
 
 
-def _rliable_section(runs: pd.DataFrame, o: _Out, last: int, seed: int) -> list[str]:
+def _rliable_section(runs: pd.DataFrame, o: _Out, last: int | Window, seed: int) -> list[str]:
     """## Robust statistics: IQM, probability of improvement, performance profiles."""
     iqm, poi = rliable_table(runs, last=last, seed=seed)
     o.csv(iqm, "iqm.csv")
@@ -238,7 +307,7 @@ def _rliable_section(runs: pd.DataFrame, o: _Out, last: int, seed: int) -> list[
     return [
         "## Robust statistics (rliable)",
         "",
-        f"Over the same per-seed means as Table 2 (last {last} iterations): the interquartile mean "
+        f"Over the same per-seed means as Table 2 ({as_window(last)}): the interquartile mean "
         "(IQM) with 95% stratified-bootstrap CIs, the probability of improvement of MRPO over each "
         "baseline on the 10%-worst return (P(X > Y): the chance that a random seed of X beats a random "
         "seed of Y; 0.5 = no difference) with its CI, and performance profiles (the fraction of seeds "

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mrpo_rllib import runs as runs_mod
 from mrpo_rllib.report.collect import ALGO_NAMES, Collected
+from mrpo_rllib.report.stats import as_window
 
 MISSING = "–"
 
@@ -78,7 +79,7 @@ def report_markdown(
     notes: dict[str, str],
     monotonicity: pd.DataFrame,
     missing: list[str],
-    last: int,
+    last,
     extra_sections: list[str] = (),
 ) -> str:
     """The whole ``report.md``. ``figures``: {"fig1"|"fig2"|"fig3": {task: file}};
@@ -113,8 +114,8 @@ def report_markdown(
     L += [
         "## Table 2",
         "",
-        f"Per seed, the mean over its last {last} iterations (fewer when a run is shorter: see "
-        "*last iterations*); then mean ± sample std (ddof=1) over seeds and a 95% percentile "
+        f"Per seed, the mean over its window, the {as_window(last)} (fewer iterations when a run is "
+        "shorter: see *last iterations*); then mean ± sample std (ddof=1) over seeds and a 95% percentile "
         "bootstrap CI of the mean over seeds (2000 resamples, seeded). "
         "[table2.csv](table2.csv), [table2.md](table2.md).",
         "",

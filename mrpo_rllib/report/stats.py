@@ -108,12 +108,12 @@ def per_seed(runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS) -> pd.Dat
 
 
 def table2(
-    runs: pd.DataFrame, last: int = LAST_ITERATIONS, n_boot: int = N_BOOT, seed: int = 0
+    runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS, n_boot: int = N_BOOT, seed: int = 0
 ) -> pd.DataFrame:
     """Table 2: one row per (task, algo, κ label, setting) over the complete runs of ``runs``.
 
     ``avg_*`` is about ``return_mean``, ``worst_*`` about ``return_worst10``: per seed the
-    mean over its last ``last`` iterations, then ``mean``/``std`` (ddof=1) over seeds and
+    mean over its window (the last ``last`` iterations, or a :class:`Window`), then ``mean``/``std`` (ddof=1) over seeds and
     a bootstrap CI (``n_boot`` resamples of the seeds, RNG seeded with ``seed``).
     """
     rows = []
@@ -332,7 +332,7 @@ def _score_matrix(ps: pd.DataFrame, task: str, group: tuple, column: str) -> np.
 
 
 def rliable_table(
-    runs: pd.DataFrame, last: int = LAST_ITERATIONS, seed: int = 0, reps: int = RLIABLE_REPS
+    runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS, seed: int = 0, reps: int = RLIABLE_REPS
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per task, with rliable: (1) each group's IQM of the per-seed average and 10%-worst
     returns (the means over each seed's last ``last`` iterations, as Table 2) with 95%
@@ -403,7 +403,7 @@ def performance_profile(
     runs: pd.DataFrame,
     task: str,
     scale: float,
-    last: int = LAST_ITERATIONS,
+    last: int | Window = LAST_ITERATIONS,
     column: str = "worst",
     reps: int = 2000,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
