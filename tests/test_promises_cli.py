@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from mrpo_rllib.cli import build_parser, main
+from mrpo_rllib.report.stats import Window
 
 
 class Recorder:
@@ -329,16 +330,23 @@ def test_report_flags_reach_the_report(tmp_path, monkeypatch):
         "eval_points": 2,
         "eval_episodes": 3,
         "evaluate": False,
-        "last": 7,
+        "videos": False,
+        "last": Window(iterations=7),
         "worst_case_budget": 5,
         "worst_case_episodes": 4,
     }
     assert kw["argv"] == ["mrpo", *argv]
+    for flags, window in (
+        (["--window-steps", "40000"], Window(env_steps=40000)),
+        (["--window-fraction", "0.2"], Window(fraction=0.2)),
+    ):
+        assert main(["report", "runs", "--out", "o", "--videos", *flags]) == 0
+        assert rep.calls[-1][1]["last"] == window and rep.calls[-1][1]["videos"] is True
     assert main(["report", "runs", "--out", "o", "--study", "learner"]) == 0
-    assert study.one == (("runs", "o"), {}) and len(rep.calls) == 1
+    assert study.one == (("runs", "o"), {}) and len(rep.calls) == 3
     assert set(_flags("report")) == {
-        "runs_dir", "out", "eval_points", "eval_episodes", "no_eval", "last", "worst_case_budget",
-        "worst_case_episodes", "study",
+        "runs_dir", "out", "eval_points", "eval_episodes", "no_eval", "last", "window_steps",
+        "window_fraction", "videos", "worst_case_budget", "worst_case_episodes", "study",
     }  # fmt: skip
 
 
@@ -351,4 +359,5 @@ def test_report_defaults(monkeypatch):
     assert main(["report", "runs", "--out", "o"]) == 0
     kw = _effective(real, rep.one)
     assert (kw["eval_points"], kw["eval_episodes"], kw["evaluate"], kw["last"]) == (None, None, True, 50)
+    assert kw["videos"] is False
     assert (kw["worst_case_budget"], kw["worst_case_episodes"]) == (0, 3)
