@@ -38,6 +38,7 @@ import argparse
 import glob
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -251,7 +252,7 @@ def run_study(storage: str, only: str | None = None, config_dir: str = CONFIG_DI
             ]
             for e in study(config_dir)
         ]
-        script = " && ".join(" ".join(c) for c in cmds)
+        script = " && ".join(shlex.join(c) for c in cmds)
         # Ray lowers its workers to nice 15: the same CPU priority as SB3's process instead
         env = {**os.environ, "RAY_worker_niceness": "0"}
         procs.append(subprocess.Popen(["bash", "-c", script], env=env))
@@ -270,7 +271,7 @@ def run_study(storage: str, only: str | None = None, config_dir: str = CONFIG_DI
             for e in study(config_dir)
             for s in e["seeds"]
         ]
-        procs.append(subprocess.Popen(["bash", "-c", " && ".join(" ".join(c) for c in sb3)]))
+        procs.append(subprocess.Popen(["bash", "-c", " && ".join(shlex.join(c) for c in sb3)]))
     codes = [p.wait() for p in procs]
     if any(codes):
         raise SystemExit(f"parity runs failed: exit codes {codes}")
@@ -280,6 +281,7 @@ def collect(storage: str, config_dir: str = CONFIG_DIR) -> tuple[pd.DataFrame, p
     """``(runs, evals)``: every update of every run of both sides in one tidy table, and
     each finished run's deterministic evaluation (ours evaluated here, once, if missing)."""
     frames, evals = [], []
+    budget = budgets(config_dir)
     for run_dir in runs.find_run_dirs(os.path.join(storage, "ours")):
         name = runs.parse_run_name(run_dir)
         df = runs.read_progress(run_dir)
@@ -305,8 +307,9 @@ def collect(storage: str, config_dir: str = CONFIG_DIR) -> tuple[pd.DataFrame, p
                 )
             )
         )
-        budget = _budget(name.task, config_dir)
-        if df["num_env_steps_sampled_lifetime"].max() >= budget and runs.checkpoints(run_dir):
+        if df["num_env_steps_sampled_lifetime"].max() >= _budget(budget, name.task) and runs.checkpoints(
+            run_dir
+        ):
             path = os.path.join(run_dir, "eval.json")
             ev = json.load(open(path)) if os.path.isfile(path) else evaluate_ours(run_dir)
             evals.append(dict(side="ours", task=name.task, seed=name.seed, eval_mean=ev["mean"]))
@@ -325,16 +328,21 @@ def collect(storage: str, config_dir: str = CONFIG_DIR) -> tuple[pd.DataFrame, p
     )
 
 
-def _budget(task: str, config_dir: str = CONFIG_DIR) -> int:
-    for e in study(config_dir):
-        if e["task"] == task:
-            return e["env_steps"]
-    raise ValueError(f"task {task!r} is not in the parity study ({[e['task'] for e in study()]})")
+def budgets(config_dir: str = CONFIG_DIR) -> dict[str, int]:
+    """Each task's budget in env steps, from the study's experiment files (read once)."""
+    return {e["task"]: e["env_steps"] for e in study(config_dir)}
+
+
+def _budget(budget: dict[str, int], task: str) -> int:
+    if task not in budget:
+        raise ValueError(f"task {task!r} is not in the parity study ({list(budget)})")
+    return budget[task]
 
 
 def summarize(table: pd.DataFrame, evals: pd.DataFrame, config_dir: str = CONFIG_DIR) -> pd.DataFrame:
     """One row per run: the window's training return and reward per step, hops, the
     deterministic evaluation; ``complete`` when the run reached its budget."""
+    budget = budgets(config_dir)
     rows = []
     for (task, side, seed), df in table.groupby(["task", "side", "seed"]):
         end = df["env_steps"].max()
@@ -351,7 +359,7 @@ def summarize(table: pd.DataFrame, evals: pd.DataFrame, config_dir: str = CONFIG
                 side=side,
                 seed=seed,
                 env_steps=int(end),
-                complete=bool(end >= _budget(task, config_dir)),
+                complete=bool(end >= _budget(budget, task)),
                 window_return=ret,
                 window_reward_per_step=per_step,
                 hops=bool(per_step >= HOP_REWARD_PER_STEP) if task in HOPPING_TASKS else None,

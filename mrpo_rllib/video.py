@@ -224,6 +224,11 @@ def film_worst_case(checkpoint: str, result, out_dir: str) -> str:
     return write_video(side_by_side(worst.frames, nominal.frames), os.path.join(out_dir, stem), worst.fps)
 
 
+def _at_point(df, params: dict[str, float]) -> np.ndarray:
+    """The rows of an evaluation table at the grid point ``params`` (a boolean mask)."""
+    return np.logical_and.reduce([np.isclose(df[k].to_numpy(), v) for k, v in params.items()])
+
+
 def report_worst_clips(evals, out_dir: str, kind: str = "final", mode: str = "deterministic", seed: int = 0):
     """One clip per (task, algorithm group) for the report: the test-grid point where the
     group's mean return over seeds (its ``kind`` checkpoints evaluated in ``mode``) is
@@ -247,15 +252,11 @@ def report_worst_clips(evals, out_dir: str, kind: str = "final", mode: str = "de
         worst = by_point.idxmin()
         worst = worst if isinstance(worst, tuple) else (worst,)
         params = dict(zip(names, (float(v) for v in worst), strict=True))
-        at = g[np.logical_and.reduce([np.isclose(g[k], v) for k, v in params.items()])]
+        at = g[_at_point(g, params)]
         pick = at.iloc[int(np.argmin(np.abs(at["return_mean"].to_numpy() - by_point.min())))]
         # the grid point's index in the evaluation (its reset seeds), as mrpo evaluate numbered it
-        run_points = g[g["checkpoint"] == pick["checkpoint"]].reset_index(drop=True)
-        index = int(
-            np.flatnonzero(np.logical_and.reduce([np.isclose(run_points[k], v) for k, v in params.items()]))[
-                0
-            ]
-        )
+        run_points = g[g["checkpoint"] == pick["checkpoint"]]
+        index = int(np.flatnonzero(_at_point(run_points, params))[0])
         policy = load_policy(pick["checkpoint"])
         clip = film_episode(policy, params, seed, index, mode == "deterministic")
         label = f"{'_'.join(str(k) for k in key[1:] if k)}_worst"

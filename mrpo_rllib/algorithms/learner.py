@@ -151,8 +151,9 @@ class MRPOTorchLearner(PPOTorchLearner):
 
     def get_state(self, components=None, *, not_components=None, **kwargs):
         state = super().get_state(components, not_components=not_components, **kwargs)
-        scaler = self.reward_scaler()
-        if scaler is not None and components is None:
+        # the whole state only (a checkpoint), not the per-iteration weight syncs
+        scaler = self.reward_scaler() if components is None else None
+        if scaler is not None:
             state[_REWARD_SCALING_STATE] = scaler.get_state()
         return state
 

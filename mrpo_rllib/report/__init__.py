@@ -167,10 +167,10 @@ def report(
             f"evaluating the best and final checkpoints of {n_complete} runs on the test grids "
             f"({points} points/axis, {episodes} episodes, stochastic and deterministic)"
         )
-        figures["fig2"], notes["fig2"], gen = _figure_2(col, o, runs_dir, points, episodes, seed)
+        figures["fig2"], notes["fig2"], gen, evals = _figure_2(col, o, runs_dir, points, episodes, seed)
         sections += gen
         if videos:
-            sections += _clips_section(o, seed, echo)
+            sections += _clips_section(evals, o, seed, echo)
     else:
         notes["fig2"] = "Skipped (`--no-eval`)."
         if videos:
@@ -254,11 +254,13 @@ def _vacuous_section(runs: pd.DataFrame, last: int | Window, echo) -> list[str]:
     ]
 
 
-def _clips_section(o: _Out, seed: int, echo) -> list[str]:
-    """## Worst-case clips: one per algorithm group, linked (``videos/``)."""
+def _clips_section(evals: pd.DataFrame, o: _Out, seed: int, echo) -> list[str]:
+    """## Worst-case clips: one per algorithm group, linked (``videos/``), from Figure 2's
+    evaluation table."""
     from mrpo_rllib.video import report_worst_clips
 
-    evals = pd.read_csv(o.path("eval_test.csv"), keep_default_na=False, na_values=[""])
+    if evals.empty:
+        return ["## Worst-case clips", "", "No evaluated checkpoint: nothing to film.", ""]
     echo("filming a worst-case clip per algorithm group")
     clips = report_worst_clips(evals, o.path("videos"), seed=seed)
     o.csv(clips, "worst_clips.csv")
@@ -339,10 +341,10 @@ def _figures_1_and_3(runs: pd.DataFrame, o: _Out) -> tuple[dict[str, dict[str, s
 
 def _figure_2(
     col: Collected, o: _Out, runs_dir: str, points: int, episodes: int, seed: int
-) -> tuple[dict[str, str], str, list[str]]:
+) -> tuple[dict[str, str], str, list[str], pd.DataFrame]:
     """Figure 2: the runs' best and final checkpoints evaluated on the test-range grid,
     stochastic and deterministic (``eval_test.csv``, ``generalisation.csv``). Returns the
-    main figure per task, its note, and the generalisation section."""
+    main figure per task, its note, the generalisation section and the evaluation table."""
     runs = col.runs
     fig2: dict[str, str] = {}
     section: list[str] = []
@@ -380,7 +382,7 @@ def _figure_2(
     if len(no_ckpt):
         missing = ", ".join(rel(d, runs_dir) for d in no_ckpt["run_dir"])
         note += f" No checkpoint found for: {missing}."
-    return fig2, note, section
+    return fig2, note, section, evals
 
 
 def write_run_summary(run_dir: str) -> str:

@@ -71,8 +71,6 @@ def last_window(runs: pd.DataFrame, last: int | Window = LAST_ITERATIONS) -> pd.
     shorter run)."""
     window = as_window(last)
     c = runs[runs["complete"]].sort_values(["run_dir", "iteration"])
-    if window.iterations is not None:
-        return c.groupby("run_dir", sort=False).tail(window.iterations)
     parts = [window.select(g) for _, g in c.groupby("run_dir", sort=False)]
     return pd.concat(parts) if parts else c
 
